@@ -1,0 +1,1 @@
+"""llamaswap: the framework-free llama-swap provider."""

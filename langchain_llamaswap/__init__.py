@@ -1,0 +1,1 @@
+"""LangChain integrations for llama-swap."""
