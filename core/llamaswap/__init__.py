@@ -1,1 +1,82 @@
-"""llamaswap: the framework-free llama-swap provider."""
+"""llamaswap: a framework-free client for llama-swap, the model-swapping proxy.
+
+Management (models, running, load, unload, events, health, version), image generation
+and typed errors, over one pooled httpx client, sync and async::
+
+    from llamaswap import LlamaSwapProvider
+
+    with LlamaSwapProvider("llama-swap://127.0.0.1:8080") as p:
+        p.load("qwen")
+        print([m.id for m in p.running()])
+
+LangChain classes live in ``langchain_llamaswap``, LlamaIndex ones in
+``llama_index_llamaswap``; both expose this provider as ``.provider``.
+"""
+
+from llamaswap._version import __version__
+from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_DSN, parse_dsn
+from llamaswap.errors import (
+    APIError,
+    AuthenticationError,
+    DSNError,
+    IncompleteResponseError,
+    LlamaSwapConnectionError,
+    LlamaSwapError,
+    LlamaSwapTimeoutError,
+    ModelLoadError,
+    NotFoundError,
+    RateLimitError,
+    ResponseDecodeError,
+    UnsupportedFeatureError,
+    UpstreamError,
+)
+from llamaswap.events import (
+    Activity,
+    Event,
+    InFlight,
+    LogData,
+    ModelState,
+    ModelStatus,
+    ProfileChanged,
+    UIConfig,
+    UnknownEvent,
+)
+from llamaswap.images import GeneratedImage, ImageResult
+from llamaswap.provider import LlamaSwapProvider
+from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+
+__all__ = [
+    "DEFAULT_DSN",
+    "DSN",
+    "ENV_DSN",
+    "APIError",
+    "Activity",
+    "AuthenticationError",
+    "DSNError",
+    "Event",
+    "GeneratedImage",
+    "ImageResult",
+    "InFlight",
+    "IncompleteResponseError",
+    "LlamaSwapConnectionError",
+    "LlamaSwapError",
+    "LlamaSwapProvider",
+    "LlamaSwapTimeoutError",
+    "LogData",
+    "ModelInfo",
+    "ModelLoadError",
+    "ModelState",
+    "ModelStatus",
+    "NotFoundError",
+    "ProfileChanged",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "RunningModel",
+    "UIConfig",
+    "UnknownEvent",
+    "UnsupportedFeatureError",
+    "UpstreamError",
+    "VersionInfo",
+    "__version__",
+    "parse_dsn",
+]

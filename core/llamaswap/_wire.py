@@ -1,0 +1,209 @@
+"""What goes on the wire and how answers map to errors; pure functions, no I/O.
+
+llama-swap has shipped two JSON error shapes (``"error": "<text>"`` up to release v250,
+an OpenAI-style ``"error": {"message": ...}`` object after it), a ``text/plain``
+``llama-swap: <text>`` form, Go's bare ``404 page not found`` for unknown routes, and an
+empty-bodied 502 when a model server dies before answering. All of them land here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from llamaswap.errors import (
+    APIError,
+    AuthenticationError,
+    ModelLoadError,
+    NotFoundError,
+    RateLimitError,
+    ResponseDecodeError,
+    UpstreamError,
+)
+
+_LOAD_PREFIX = "unspecific error:"
+GO_NOT_FOUND = "404 page not found"
+
+
+USE_CLIENT_DEFAULT: Any = httpx.USE_CLIENT_DEFAULT
+TimeoutArg = float | httpx.Timeout | None
+
+# Connects fail fast; reads never time out by default because a cold swap can take minutes.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=None, pool=None)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request an operation wants sent.
+
+    ``auth`` is False for URLs outside llama-swap (an image URL on another host), so the
+    key never leaves for a server it was not meant for.
+    """
+
+    method: str
+    url: str
+    json: Any = None
+    timeout: Any = USE_CLIENT_DEFAULT
+    model: str | None = None
+    auth: bool = True
+
+
+def model_path(model: str) -> str:
+    """A model id as one URL path segment (``/`` and spaces quoted)."""
+    if not isinstance(model, str) or not model:
+        raise ValueError("model must be a non-empty string naming a llama-swap model id")
+    return quote(model, safe="")
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Replace every occurrence of the key in ``text`` with ``***``."""
+    if secret and secret in text:
+        return text.replace(secret, "***")
+    return text
+
+
+def server_message(body: str) -> tuple[str, bool]:
+    """The reason in an error body, and whether llama-swap itself wrote it."""
+    text = body.strip()
+    if not text:
+        return "", False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        if text.startswith("llama-swap: "):
+            return text[len("llama-swap: ") :], True
+        return text, False
+    if isinstance(data, Mapping):
+        from_swap = data.get("src") == "llama-swap"
+        err = data.get("error")
+        if isinstance(err, str):
+            return err, from_swap
+        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
+            return err["message"], from_swap
+        if isinstance(data.get("message"), str):
+            return data["message"], from_swap
+        if isinstance(data.get("detail"), str):
+            return data["detail"], from_swap
+    return text[:500], False
+
+
+def error_from_response(
+    response: httpx.Response,
+    *,
+    model: str | None = None,
+    secret: str | None = None,
+) -> APIError:
+    """Map an error status and body to the matching :class:`APIError` subclass."""
+    status = response.status_code
+    url = str(response.request.url) if response.request is not None else ""
+    body = scrub(_text(response), secret)
+    reason, _from_swap = server_message(body)
+    reason = scrub(reason, secret)
+    subject = f"model {model!r}" if model else "the request"
+
+    if status == 401:
+        sent = "Authorization" in response.request.headers if response.request else False
+        hint = (
+            "the key sent was rejected; check it against llama-swap's apiKeys"
+            if sent
+            else "no key was sent; put it in the DSN (llama-swap://<key>@host:port) "
+            "or pass api_key="
+        )
+        return AuthenticationError(
+            f"llama-swap refused {subject} with 401 ({reason or 'unauthorized'}): {hint}",
+            status_code=status,
+            body=body,
+            url=url,
+        )
+    if status == 429:
+        retry_after = _retry_after(response.headers.get("retry-after"))
+        wait = f"; retry after {retry_after:g}s" if retry_after is not None else ""
+        return RateLimitError(
+            f"llama-swap is at the concurrency limit for {subject} "
+            f"({reason or 'too many requests'}){wait}",
+            status_code=status,
+            body=body,
+            url=url,
+            retry_after=retry_after,
+        )
+    if status == 404:
+        return NotFoundError(
+            f"llama-swap has no {subject if model else 'such route'} "
+            f"(404: {reason or 'not found'})",
+            status_code=status,
+            body=body,
+            url=url,
+            model=model,
+        )
+    if status == 500 and reason.startswith(_LOAD_PREFIX):
+        detail = reason[len(_LOAD_PREFIX) :].strip()
+        return ModelLoadError(
+            f"llama-swap could not load {subject}: {detail}",
+            status_code=status,
+            body=body,
+            url=url,
+            model=model,
+            reason=detail,
+        )
+    if status == 502 and not body.strip():
+        return UpstreamError(
+            f"the model server for {subject} closed the connection before answering "
+            "(it crashed or was stopped); llama-swap's log (GET /logs) has its output",
+            status_code=status,
+            body=body,
+            url=url,
+        )
+    if status >= 500:
+        return UpstreamError(
+            f"llama-swap answered {status} for {subject}: {reason or 'no reason given'}",
+            status_code=status,
+            body=body,
+            url=url,
+        )
+    return APIError(
+        f"llama-swap answered {status} for {subject}: {reason or 'no reason given'}",
+        status_code=status,
+        body=body,
+        url=url,
+    )
+
+
+def json_body(response: httpx.Response, *, what: str) -> Any:
+    """Parse a 2xx JSON body, or raise :class:`ResponseDecodeError` saying what was sent."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResponseDecodeError(
+            f"{what} did not return JSON ({exc.__class__.__name__}: {exc}); "
+            f"got {response.headers.get('content-type', 'no content-type')}: "
+            f"{_text(response)[:120]!r}",
+            url=str(response.request.url) if response.request is not None else "",
+            body=_text(response)[:200],
+        ) from None
+
+
+def is_go_not_found(response: httpx.Response) -> bool:
+    """True for Go's bare mux 404: the route itself is missing (an older llama-swap)."""
+    return response.status_code == 404 and _text(response).strip() == GO_NOT_FOUND
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _text(response: httpx.Response) -> str:
+    try:
+        return response.text
+    except (UnicodeDecodeError, LookupError, httpx.ResponseNotRead):
+        return ""

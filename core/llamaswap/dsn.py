@@ -1,0 +1,193 @@
+"""Parse where a llama-swap lives, and with which key, from one string.
+
+Accepted forms (all case-insensitive in the scheme)::
+
+    llama-swap://[token@]host[:port][/prefix]        plain http, default port 8080
+    llama-swap+https://[token@]host[:port][/prefix]  TLS in front, default port 443
+    http(s)://[user:key@]host[:port][/prefix]         a plain URL
+    host[:port]                                       read as llama-swap://host[:port]
+
+llama-swap reads a key from the *password* slot of Basic auth, so ``user:key@`` takes the
+password as the key and a lone ``token@`` takes the token. The key always goes out as
+``Authorization: Bearer <key>`` and never appears in :attr:`DSN.base_url` or a repr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from llamaswap.errors import DSNError
+
+DEFAULT_DSN = "llama-swap://localhost:8080"
+ENV_DSN = "LLAMASWAP_DSN"
+
+_EXAMPLE = "llama-swap://sk-key@127.0.0.1:8080"
+# scheme -> (http scheme used on the wire, default port)
+_SCHEMES: dict[str, tuple[str, int]] = {
+    "llama-swap": ("http", 8080),
+    "llamaswap": ("http", 8080),
+    "llama-swap+http": ("http", 8080),
+    "llama-swap+https": ("https", 443),
+    "http": ("http", 80),
+    "https": ("https", 443),
+}
+
+
+@dataclass(frozen=True)
+class DSN:
+    """A parsed llama-swap address: where to send requests, and the key if any.
+
+    The key is kept out of ``repr`` and ``str``; read it from :attr:`api_key`.
+    """
+
+    base_url: str
+    """``scheme://host:port[/prefix]`` with no key and no trailing slash."""
+    scheme: str
+    host: str
+    port: int
+    path: str = ""
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def openai_base_url(self) -> str:
+        """The OpenAI-compatible base (``<base_url>/v1``) for OpenAI clients."""
+        return f"{self.base_url}/v1"
+
+    def redacted(self) -> str:
+        """The address as text with the key shown as ``***`` (safe to log)."""
+        if not self.api_key:
+            return self.base_url
+        scheme, _, rest = self.base_url.partition("://")
+        return f"{scheme}://***@{rest}"
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+    def __repr__(self) -> str:
+        return f"DSN({self.redacted()!r})"
+
+
+def parse_dsn(dsn: str) -> DSN:
+    """Parse a llama-swap DSN or URL into a :class:`DSN`.
+
+    Raises:
+        DSNError: the string is not a usable address; the message names the part
+            that is wrong and shows a valid example. It never contains the key.
+    """
+    if not isinstance(dsn, str):
+        raise DSNError(
+            f"the DSN must be a string, got {type(dsn).__name__}; for example {_EXAMPLE!r}"
+        )
+    text = dsn.strip()
+    if not text:
+        raise DSNError(f"the DSN is empty; give one such as {_EXAMPLE!r}")
+    if any(ch.isspace() for ch in text):
+        raise DSNError(f"the DSN contains whitespace; remove it (for example {_EXAMPLE!r})")
+    if "://" not in text:
+        text = f"llama-swap://{text}"
+
+    scheme_text, _, rest = text.partition("://")
+    scheme_key = scheme_text.lower()
+    if scheme_key not in _SCHEMES:
+        accepted = ", ".join(f"{s}://" for s in _SCHEMES)
+        raise DSNError(
+            f"unknown DSN scheme {scheme_text!r}; use one of {accepted} (for example {_EXAMPLE!r})"
+        )
+    wire_scheme, default_port = _SCHEMES[scheme_key]
+
+    # Split userinfo off ourselves: the key may hold characters that confuse urlsplit.
+    authority, slash, path_rest = rest.partition("/")
+    path = f"/{path_rest}" if slash else ""
+    userinfo, at, hostport = authority.rpartition("@")
+    api_key = _key_from_userinfo(userinfo) if at else None
+
+    try:
+        parts = urlsplit(f"{wire_scheme}://{hostport}{path}")
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        raise DSNError(_hostport_problem(hostport, str(exc))) from None
+    if parts.query or parts.fragment:
+        raise DSNError(
+            "the DSN must not have a query string or fragment ('?...' or '#...'); "
+            f"for example {_EXAMPLE!r}"
+        )
+    if not host:
+        raise DSNError(f"the DSN has no host; put one after '://', for example {_EXAMPLE!r}")
+    _check_host(host)
+    if port is None:
+        if hostport.endswith(":"):
+            raise DSNError(f"the DSN has ':' but no port after it; for example {_EXAMPLE!r}")
+        port = default_port
+    if not 1 <= port <= 65535:
+        raise DSNError(f"the DSN port {port} is out of range; use 1-65535 (default 8080)")
+
+    clean_path = _clean_path(parts.path)
+    base = f"{wire_scheme}://{_netloc(host, port)}{clean_path}"
+    return DSN(
+        base_url=base,
+        scheme=wire_scheme,
+        host=host,
+        port=port,
+        path=clean_path,
+        api_key=api_key,
+    )
+
+
+def _key_from_userinfo(userinfo: str) -> str:
+    """Take the key from ``token`` or ``user:key`` (percent-decoded)."""
+    user, colon, password = userinfo.partition(":")
+    raw = password if colon else user
+    if not raw:
+        where = "password after 'user:'" if colon else "token before '@'"
+        raise DSNError(
+            f"the DSN has an empty {where}; write 'llama-swap://<key>@host:port' "
+            "or drop the '@' for an instance without apiKeys"
+        )
+    key = unquote(raw)
+    if any(ch.isspace() or ord(ch) < 32 for ch in key):
+        raise DSNError(
+            "the DSN key contains whitespace or control characters; llama-swap keys have "
+            "none (percent-encode only characters such as '@', ':' or '/')"
+        )
+    return key
+
+
+def _hostport_problem(hostport: str, detail: str) -> str:
+    if "Port" in detail or "port" in detail:
+        return f"the DSN port is not a number in 1-65535; write host:port, for example {_EXAMPLE!r}"
+    if hostport.startswith("[") or hostport.count(":") > 1:
+        return "the DSN has a malformed IPv6 host; write it in brackets: 'llama-swap://[::1]:8080'"
+    return f"the DSN host/port part is malformed; for example {_EXAMPLE!r}"
+
+
+def _check_host(host: str) -> None:
+    if ":" in host:  # urlsplit only yields ':' in a host for bracketed IPv6
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise DSNError(
+                "the DSN has a malformed IPv6 host; write it in brackets: 'llama-swap://[::1]:8080'"
+            ) from None
+        return
+    bad = set(host) - set("abcdefghijklmnopqrstuvwxyz0123456789-._~")
+    if bad or host.startswith(".") or ".." in host:
+        raise DSNError(
+            f"the DSN host has characters a host name cannot have ({''.join(sorted(bad))!r}); "
+            f"for example {_EXAMPLE!r}"
+        )
+
+
+def _clean_path(path: str) -> str:
+    """Drop trailing slashes and a trailing ``/v1`` (an OpenAI base URL habit)."""
+    clean = path.rstrip("/")
+    if clean.endswith("/v1"):
+        clean = clean[: -len("/v1")]
+    return clean
+
+
+def _netloc(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}"

@@ -1,0 +1,148 @@
+"""One error hierarchy for everything llama-swap can answer, so callers branch on types.
+
+``LlamaSwapError`` is the root. HTTP answers become :class:`APIError` or one of its
+subclasses; transport failures become :class:`LlamaSwapConnectionError` or
+:class:`LlamaSwapTimeoutError`; bodies that cannot be read become
+:class:`ResponseDecodeError`. No message ever contains the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class LlamaSwapError(Exception):
+    """Base class of every error this package raises."""
+
+
+class DSNError(LlamaSwapError, ValueError):
+    """The DSN or URL given for llama-swap is malformed."""
+
+
+class APIError(LlamaSwapError):
+    """llama-swap (or the model server behind it) answered with an error status.
+
+    Attributes:
+        status_code: the HTTP status.
+        message: the server's reason, as text.
+        body: the response body as text (may be empty).
+        url: the request URL (never contains the key).
+    """
+
+    def __init__(self, message: str, *, status_code: int, body: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code}, message={self.message!r})"
+
+
+class AuthenticationError(APIError):
+    """401: llama-swap has ``apiKeys`` set and the key is missing or wrong."""
+
+
+class NotFoundError(APIError):
+    """404: the model (or route) is unknown to this llama-swap.
+
+    Attributes:
+        model: the requested model id, when known.
+        available: the model ids the server lists, when they could be fetched.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 404,
+        body: str = "",
+        url: str = "",
+        model: str | None = None,
+        available: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body, url=url)
+        self.model = model
+        self.available = tuple(available)
+
+
+class UnsupportedFeatureError(APIError):
+    """This llama-swap build lacks the endpoint asked for (an older release)."""
+
+
+class ModelLoadError(APIError):
+    """llama-swap could not start the model (its 500 ``unspecific error: ...``).
+
+    Attributes:
+        model: the model id that failed to load, when known.
+        reason: llama-swap's reason, e.g. ``upstream command exited prematurely``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 500,
+        body: str = "",
+        url: str = "",
+        model: str | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body, url=url)
+        self.model = model
+        self.reason = reason
+
+
+class UpstreamError(APIError):
+    """The model server behind llama-swap died or answered with a server error."""
+
+
+class RateLimitError(APIError):
+    """429: more concurrent requests than the model's ``concurrencyLimit``.
+
+    Attributes:
+        retry_after: seconds the server asked to wait (``Retry-After``), if given.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 429,
+        body: str = "",
+        url: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body, url=url)
+        self.retry_after = retry_after
+
+
+class LlamaSwapConnectionError(LlamaSwapError, ConnectionError):
+    """llama-swap could not be reached (refused, DNS, reset)."""
+
+
+class LlamaSwapTimeoutError(LlamaSwapError, TimeoutError):
+    """A timeout the caller set ran out before llama-swap answered."""
+
+
+class ResponseDecodeError(LlamaSwapError):
+    """llama-swap answered 2xx but the body is not what its API promises.
+
+    Attributes:
+        url: the request URL.
+        body: the start of the offending body.
+    """
+
+    def __init__(self, message: str, *, url: str = "", body: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.body = body
+
+
+class IncompleteResponseError(LlamaSwapError):
+    """A streamed answer ended before it was complete (no finish reason, no ``[DONE]``).
+
+    llama-swap closes a stream cleanly when the model server dies mid-answer, so the
+    truncation is only visible in the stream's content; this error makes it explicit.
+    """

@@ -1,0 +1,465 @@
+"""``LlamaSwapProvider``: one llama-swap instance, its management API and image generation.
+
+One pooled httpx client per provider (sync and async, created on first use or injected),
+no read timeout by default so a cold model swap is never cut off, and every method takes
+``timeout=`` for callers who want a bound. Sync methods and their ``a``-prefixed async
+twins run the same operation code (:mod:`llamaswap._ops`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from llamaswap import _ops as ops
+from llamaswap._ops import Op, Target
+from llamaswap._version import __version__
+from llamaswap._wire import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, Call, TimeoutArg, scrub
+from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_DSN, parse_dsn
+from llamaswap.errors import (
+    DSNError,
+    LlamaSwapConnectionError,
+    LlamaSwapError,
+    LlamaSwapTimeoutError,
+)
+from llamaswap.events import Event, SSEDecoder, decode_event
+from llamaswap.images import ImageResult
+from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+
+logger = logging.getLogger("llamaswap")
+
+T = TypeVar("T")
+_Self = TypeVar("_Self", bound="LlamaSwapProvider")
+
+
+class LlamaSwapProvider:
+    """A client for one llama-swap instance.
+
+    Args:
+        dsn: ``llama-swap://[key@]host[:port]``, ``llama-swap+https://...`` or an
+            ``http(s)://`` URL. Defaults to ``$LLAMASWAP_DSN``, then
+            ``llama-swap://localhost:8080``.
+        base_url: alternative to ``dsn`` (same grammar); give one or the other.
+        api_key: the key for a llama-swap with ``apiKeys``; overrides a key in the DSN.
+        http_client: an ``httpx.Client`` to use (not closed by :meth:`close`).
+        async_http_client: an ``httpx.AsyncClient`` to use (not closed by :meth:`aclose`).
+        timeout: the default timeout for clients this provider creates. The default
+            bounds connecting (10 s) but never reading, because a cold swap can take
+            minutes; pass ``timeout=`` per call to bound a call.
+        headers: extra headers sent with every request.
+
+    Example:
+        >>> from llamaswap import LlamaSwapProvider
+        >>> with LlamaSwapProvider("llama-swap://127.0.0.1:8080") as p:  # doctest: +SKIP
+        ...     [m.id for m in p.list_models()]
+    """
+
+    def __init__(
+        self,
+        dsn: str | DSN | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if dsn is not None and base_url is not None:
+            raise DSNError("pass either dsn or base_url, not both")
+        source = dsn if dsn is not None else base_url
+        if source is None:
+            source = os.environ.get(ENV_DSN) or DEFAULT_DSN
+        parsed = source if isinstance(source, DSN) else parse_dsn(source)
+        if api_key is not None and not isinstance(api_key, str):
+            raise TypeError("api_key must be a string")
+        key = api_key if api_key else parsed.api_key
+        self._dsn = DSN(
+            base_url=parsed.base_url,
+            scheme=parsed.scheme,
+            host=parsed.host,
+            port=parsed.port,
+            path=parsed.path,
+            api_key=key or None,
+        )
+        self._target = Target(base_url=self._dsn.base_url, secret=self._dsn.api_key)
+        self._timeout = timeout
+        self._plain_headers = {"User-Agent": f"llamaswap-python/{__version__}"}
+        self._plain_headers.update(headers or {})
+        self._headers = dict(self._plain_headers)
+        if self._dsn.api_key:
+            self._headers["Authorization"] = f"Bearer {self._dsn.api_key}"
+        self._client = http_client
+        self._async_client = async_http_client
+        self._owns_client = http_client is None
+        self._owns_async_client = async_http_client is None
+
+    # -- identity ---------------------------------------------------------------
+
+    @property
+    def dsn(self) -> DSN:
+        """The parsed address (its repr hides the key)."""
+        return self._dsn
+
+    @property
+    def base_url(self) -> str:
+        """llama-swap's root URL, e.g. ``http://127.0.0.1:8080`` (never holds the key)."""
+        return self._dsn.base_url
+
+    @property
+    def openai_base_url(self) -> str:
+        """The OpenAI-compatible base, ``<base_url>/v1``, for OpenAI clients."""
+        return self._dsn.openai_base_url
+
+    @property
+    def api_key(self) -> str | None:
+        """The key sent as ``Authorization: Bearer``, or ``None``."""
+        return self._dsn.api_key
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The headers this provider sends (including ``Authorization`` when keyed)."""
+        return dict(self._headers)
+
+    def __repr__(self) -> str:
+        key = ", api_key=***" if self._dsn.api_key else ""
+        return f"{type(self).__name__}(base_url={self.base_url!r}{key})"
+
+    # -- clients ------------------------------------------------------------------
+
+    @property
+    def http_client(self) -> httpx.Client:
+        """The pooled sync client (created on first use)."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+        return self._client
+
+    @property
+    def async_http_client(self) -> httpx.AsyncClient:
+        """The pooled async client (created on first use)."""
+        if self._async_client is None:
+            self._async_client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        return self._async_client
+
+    def close(self) -> None:
+        """Close the sync client if this provider created it."""
+        if self._client is not None and self._owns_client:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close both clients this provider created."""
+        if self._async_client is not None and self._owns_async_client:
+            await self._async_client.aclose()
+            self._async_client = None
+        self.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self: _Self) -> _Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- management API -------------------------------------------------------------
+
+    def list_models(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[ModelInfo]:
+        """The models llama-swap lists (``GET /v1/models``); never loads a model."""
+        return self._run(ops.list_models(self._target, timeout))
+
+    async def alist_models(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[ModelInfo]:
+        """Async :meth:`list_models`."""
+        return await self._arun(ops.list_models(self._target, timeout))
+
+    def get_model(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> ModelInfo:
+        """The listed record for ``model`` (id or alias), or :class:`NotFoundError`."""
+        return _pick(model, self.list_models(timeout=timeout))
+
+    async def aget_model(
+        self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> ModelInfo:
+        """Async :meth:`get_model`."""
+        return _pick(model, await self.alist_models(timeout=timeout))
+
+    def running(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[RunningModel]:
+        """The model processes llama-swap has up (``GET /running``)."""
+        return self._run(ops.running(self._target, timeout))
+
+    async def arunning(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[RunningModel]:
+        """Async :meth:`running`."""
+        return await self._arun(ops.running(self._target, timeout))
+
+    def load(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> None:
+        """Swap ``model`` in and return once it is ready to answer.
+
+        Raises :class:`NotFoundError` for an unknown id (listing the known ones) and
+        :class:`ModelLoadError` with llama-swap's reason when the model fails to start.
+        """
+        self._run(ops.load(self._target, model, timeout))
+
+    async def aload(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> None:
+        """Async :meth:`load`."""
+        await self._arun(ops.load(self._target, model, timeout))
+
+    def unload(self, model: str | None = None, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> None:
+        """Stop ``model``, or every local model when no model is given."""
+        self._run(ops.unload(self._target, model, timeout))
+
+    async def aunload(
+        self, model: str | None = None, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> None:
+        """Async :meth:`unload`."""
+        await self._arun(ops.unload(self._target, model, timeout))
+
+    def health(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> bool:
+        """True when llama-swap answers ``GET /health`` with 200 (says nothing of models)."""
+        return self._run(ops.health(self._target, timeout))
+
+    async def ahealth(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> bool:
+        """Async :meth:`health`."""
+        return await self._arun(ops.health(self._target, timeout))
+
+    def version(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> VersionInfo:
+        """The build llama-swap reports (``GET /api/version``)."""
+        return self._run(ops.version(self._target, timeout))
+
+    async def aversion(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> VersionInfo:
+        """Async :meth:`version`."""
+        return await self._arun(ops.version(self._target, timeout))
+
+    # -- images -------------------------------------------------------------------------
+
+    def generate_image(
+        self,
+        prompt: str,
+        *,
+        model: str,
+        size: str | None = None,
+        n: int = 1,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> ImageResult:
+        """Generate ``n`` images with ``model`` (``POST /v1/images/generations``).
+
+        Args:
+            prompt: what to draw.
+            model: an image model id configured in llama-swap.
+            size: ``WIDTHxHEIGHT`` such as ``"512x512"``; the server's default if omitted.
+            n: how many images (1-16).
+            negative_prompt: what to keep out of the image.
+            seed: a seed for reproducible renders.
+            extra: more body fields the image server understands (e.g. ``steps``).
+            timeout: bound this call; renders can take minutes, so none by default.
+
+        Returns:
+            An :class:`ImageResult` of images as bytes with their MIME types.
+        """
+        return self._run(
+            ops.generate_image(
+                self._target,
+                prompt,
+                model=model,
+                size=size,
+                n=n,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    async def agenerate_image(
+        self,
+        prompt: str,
+        *,
+        model: str,
+        size: str | None = None,
+        n: int = 1,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> ImageResult:
+        """Async :meth:`generate_image`."""
+        return await self._arun(
+            ops.generate_image(
+                self._target,
+                prompt,
+                model=model,
+                size=size,
+                n=n,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    # -- events ----------------------------------------------------------------------------
+
+    def events(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Iterator[Event]:
+        """Typed events from ``GET /api/events`` until the server closes the stream.
+
+        The first events replay llama-swap's state (log history, a ``ModelStatus``
+        snapshot, ...). Close the generator (``break`` out of the loop) to disconnect.
+        """
+        url = self._target.url("/api/events")
+        try:
+            with self.http_client.stream(
+                "GET", url, headers=self._headers, timeout=timeout
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    self._run(ops.fail(self._target, response))
+                decoder = SSEDecoder()
+                for line in response.iter_lines():
+                    frame = decoder.feed(line)
+                    if frame is not None:
+                        yield decode_event(frame)
+                last = decoder.flush()
+                if last is not None:
+                    yield decode_event(last)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, "GET", url) from None
+
+    async def aevents(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> AsyncIterator[Event]:
+        """Async :meth:`events`."""
+        url = self._target.url("/api/events")
+        try:
+            async with self.async_http_client.stream(
+                "GET", url, headers=self._headers, timeout=timeout
+            ) as response:
+                if response.is_error:
+                    await response.aread()
+                    await self._arun(ops.fail(self._target, response))
+                decoder = SSEDecoder()
+                async for line in response.aiter_lines():
+                    frame = decoder.feed(line)
+                    if frame is not None:
+                        yield decode_event(frame)
+                last = decoder.flush()
+                if last is not None:
+                    yield decode_event(last)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, "GET", url) from None
+
+    # -- drivers ---------------------------------------------------------------------------
+
+    def _run(self, op: Op[T]) -> T:
+        """Drive an operation with blocking sends."""
+        try:
+            call = next(op)
+            while True:
+                try:
+                    response = self._send(call)
+                except LlamaSwapError as exc:
+                    call = op.throw(exc)
+                else:
+                    call = op.send(response)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def _arun(self, op: Op[T]) -> T:
+        """Drive an operation with awaited sends."""
+        try:
+            call = next(op)
+            while True:
+                try:
+                    response = await self._asend(call)
+                except LlamaSwapError as exc:
+                    call = op.throw(exc)
+                else:
+                    call = op.send(response)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    def _send(self, call: Call) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = self.http_client.request(
+                call.method,
+                call.url,
+                json=call.json,
+                headers=self._headers if call.auth else self._plain_headers,
+                timeout=call.timeout,
+            )
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, call.method, call.url) from None
+        self._log(call, response, started)
+        return response
+
+    async def _asend(self, call: Call) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = await self.async_http_client.request(
+                call.method,
+                call.url,
+                json=call.json,
+                headers=self._headers if call.auth else self._plain_headers,
+                timeout=call.timeout,
+            )
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, call.method, call.url) from None
+        self._log(call, response, started)
+        return response
+
+    def _log(self, call: Call, response: httpx.Response, started: float) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d (%.0f ms)",
+                call.method,
+                call.url,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _transport_error(self, exc: httpx.TransportError, method: str, url: str) -> LlamaSwapError:
+        detail = scrub(f"{type(exc).__name__}: {exc}", self._dsn.api_key)
+        if isinstance(exc, httpx.TimeoutException):
+            return LlamaSwapTimeoutError(
+                f"{method} {url} did not finish within the timeout you set ({detail}); "
+                "a cold model load can take minutes: raise timeout= or leave it unset"
+            )
+        return LlamaSwapConnectionError(
+            f"could not reach llama-swap at {self.base_url} for {method} {url} ({detail}); "
+            f"check that llama-swap is running and listening there: curl {self.base_url}/health"
+        )
+
+
+def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:
+    from llamaswap.errors import NotFoundError
+
+    for info in models:
+        if info.id == model or model in info.aliases:
+            return info
+    ids = [m.id for m in models]
+    raise NotFoundError(
+        f"llama-swap lists no model {model!r}; it lists: {', '.join(ids) or 'nothing'}",
+        model=model,
+        available=ids,
+    )

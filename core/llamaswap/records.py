@@ -1,0 +1,195 @@
+"""Typed views of llama-swap's JSON records, parsed leniently.
+
+llama-swap adds and drops fields between releases, so every parser here reads what it
+knows, keeps the whole record in ``raw``, and only fails when the shape it depends on
+(a list of records with an ``id``/``model``) is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llamaswap.errors import ResponseDecodeError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of ``GET /v1/models``, with llama-swap's extras kept.
+
+    Attributes:
+        id: the id to send as ``model`` (``peer/model`` for a peer's model).
+        name: display name from the config (``""`` when unset).
+        description: description from the config.
+        type: ``model``, ``alias``, ``peer``, ``selector`` or ``profile`` (``meta.llamaswap.type``).
+        state: ``loaded`` or ``unloaded`` as llama-swap reports it (``""`` if absent).
+        aliases: other names that route to this model.
+        context_length: context size when the config declares it, else ``None``.
+        capabilities: the ``capabilities`` map when the config declares one.
+        peer_id: the peer that serves this model, for peer models.
+        meta: the ``meta`` object as sent.
+        raw: the whole record as sent.
+    """
+
+    id: str
+    name: str = ""
+    description: str = ""
+    type: str = ""
+    state: str = ""
+    aliases: tuple[str, ...] = ()
+    context_length: int | None = None
+    capabilities: Mapping[str, Any] = field(default_factory=dict)
+    peer_id: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a process for this model is running (starting, ready or stopping)."""
+        return self.state == "loaded"
+
+
+@dataclass(frozen=True)
+class RunningModel:
+    """One entry of ``GET /running``.
+
+    Attributes:
+        model: the real model id (never an alias).
+        state: ``starting``, ``ready`` or ``stopping``.
+        ttl: the *configured* idle TTL in seconds (0 = never), not the time left.
+        name: display name from the config.
+        description: description from the config.
+        proxy: where llama-swap forwards requests for this model.
+        raw: the whole record as sent.
+    """
+
+    model: str
+    state: str = ""
+    ttl: int | None = None
+    name: str = ""
+    description: str = ""
+    proxy: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """``GET /api/version``: the build llama-swap reports."""
+
+    version: str
+    commit: str = ""
+    build_date: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def parse_models(body: Any, *, url: str = "") -> list[ModelInfo]:
+    """Turn a ``/v1/models`` body into :class:`ModelInfo` records."""
+    items = _list_field(body, "data", url=url, what="GET /v1/models")
+    models: list[ModelInfo] = []
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+            raise ResponseDecodeError(
+                f"GET /v1/models returned a record without a string 'id': {_short(item)}",
+                url=url,
+                body=_short(item),
+            )
+        meta = _mapping(item.get("meta"))
+        swap_meta = _mapping(meta.get("llamaswap"))
+        status = item.get("status")
+        state = _str(status.get("value")) if isinstance(status, Mapping) else _str(status)
+        aliases = swap_meta.get("aliases", item.get("aliases", ()))
+        context = item.get("context_length", meta.get("n_ctx"))
+        models.append(
+            ModelInfo(
+                id=item["id"],
+                name=_str(item.get("name")),
+                description=_str(item.get("description")),
+                type=_str(swap_meta.get("type")),
+                state=state,
+                aliases=tuple(a for a in aliases if isinstance(a, str))
+                if isinstance(aliases, list | tuple)
+                else (),
+                context_length=_positive_int(context),
+                capabilities=_mapping(item.get("capabilities")),
+                peer_id=_str(swap_meta.get("peerID")) or None,
+                meta=meta,
+                raw=dict(item),
+            )
+        )
+    return models
+
+
+def parse_running(body: Any, *, url: str = "") -> list[RunningModel]:
+    """Turn a ``/running`` body into :class:`RunningModel` records."""
+    items = _list_field(body, "running", url=url, what="GET /running")
+    running: list[RunningModel] = []
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("model"), str):
+            raise ResponseDecodeError(
+                f"GET /running returned a record without a string 'model': {_short(item)}",
+                url=url,
+                body=_short(item),
+            )
+        ttl = item.get("ttl")
+        running.append(
+            RunningModel(
+                model=item["model"],
+                state=_str(item.get("state")),
+                ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
+                name=_str(item.get("name")),
+                description=_str(item.get("description")),
+                proxy=_str(item.get("proxy")),
+                raw=dict(item),
+            )
+        )
+    return running
+
+
+def parse_version(body: Any, *, url: str = "") -> VersionInfo:
+    """Turn an ``/api/version`` body into a :class:`VersionInfo`."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("version"), str):
+        raise ResponseDecodeError(
+            f"GET /api/version did not return an object with a 'version' string: {_short(body)}",
+            url=url,
+            body=_short(body),
+        )
+    return VersionInfo(
+        version=body["version"],
+        commit=_str(body.get("commit")),
+        build_date=_str(body.get("build_date")),
+        raw=dict(body),
+    )
+
+
+def _list_field(body: Any, key: str, *, url: str, what: str) -> list[Any]:
+    if not isinstance(body, Mapping) or not isinstance(body.get(key), list):
+        raise ResponseDecodeError(
+            f"{what} did not return an object with a '{key}' list: {_short(body)}",
+            url=url,
+            body=_short(body),
+        )
+    return list(body[key])
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value > 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value > 0:
+        return int(value)
+    return None
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,177 @@
+"""Generate the llama-swap YAML config the rig runs with.
+
+Chat and embedding models are the real llama.cpp server (launched through xllamacpp by
+``upstreams/llamacpp.py``); ``sd`` and ``fake-model`` are the stdlib test upstreams; ``broken``
+fails to start on purpose. Paths are absolute and the interpreter is ``sys.executable`` so the
+config works whatever the current directory of llama-swap is.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llamaswap_rig.paths import MODELS_DIR, PYLIB_DIR, UPSTREAMS_DIR
+
+CHAT_GGUF = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+EMBED_GGUF = "all-minilm-l6-v2-f16.gguf"
+RUN_ENV = "LLAMASWAP_RIG_RUN"  # set in every upstream's env so leftovers can be found
+
+# Models whose cmd uses ${PORT}; llama-swap hands ports out from startPort in sorted-ID order.
+PORTED_MODELS = ("embed", "fake-model", "qwen", "qwen-b", "sd")
+ALL_MODELS = (*PORTED_MODELS, "broken")
+CHAT_MODELS = ("qwen", "qwen-b")
+
+
+def required_files(models_dir: Path = MODELS_DIR) -> list[Path]:
+    """Files the real llama.cpp models need; the runner checks them before starting."""
+    return [
+        models_dir / CHAT_GGUF,
+        models_dir / EMBED_GGUF,
+        UPSTREAMS_DIR / "llamacpp.py",
+        PYLIB_DIR / "xllamacpp",
+    ]
+
+
+def _q(path: Path) -> str:
+    return shlex.quote(str(path))
+
+
+def upstream_ports(start_port: int, models: tuple[str, ...] = PORTED_MODELS) -> dict[str, int]:
+    """The port llama-swap will give each ported model (sorted IDs, consecutive from start)."""
+    ported = sorted(m for m in models if m in PORTED_MODELS)
+    return {model: start_port + i for i, model in enumerate(ported)}
+
+
+def build_config(
+    *,
+    start_port: int,
+    api_keys: list[str] | None = None,
+    run_id: str = "manual",
+    models: tuple[str, ...] = ALL_MODELS,
+    python: str = sys.executable,
+    models_dir: Path = MODELS_DIR,
+    health_check_timeout: int = 60,
+    chat_ctx: int = 2048,
+    chat_b_ctx: int = 1024,
+    image_delay: float = 0.0,
+    fast_tokens: int = 8,
+    fast_tps: float = 1000.0,
+    fast_load: float = 0.0,
+    ttl: int = 0,
+    groups: bool = False,
+) -> dict[str, Any]:
+    """Build the config dict.
+
+    ``models`` picks a subset (a small rig for process-lifecycle tests). ``groups=True`` keeps
+    ``sd``/``fake-model``/``embed`` resident beside the chat model (one ``chat`` swap group and
+    one non-exclusive ``aux`` group); the default is llama-swap's one-model-at-a-time.
+    """
+    py = shlex.quote(os.path.abspath(python))  # abspath, not resolve: keep the venv symlink
+    llamacpp = f"{py} {_q(UPSTREAMS_DIR / 'llamacpp.py')} --port ${{PORT}}"
+    env = [f"{RUN_ENV}={run_id}", "PYTHONUNBUFFERED=1"]
+
+    def local(cmd: str, **extra: Any) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "cmd": cmd,
+            "proxy": "http://127.0.0.1:${PORT}",
+            "checkEndpoint": "/health",
+            "env": list(env),
+        }
+        if ttl:
+            entry["ttl"] = ttl
+        entry.update(extra)
+        return entry
+
+    all_models: dict[str, dict[str, Any]] = {
+        "qwen": local(
+            f"{llamacpp} --model {_q(models_dir / CHAT_GGUF)} --ctx-size {chat_ctx}",
+            aliases=["coder"],
+            name="Qwen2.5 Coder 0.5B",
+            description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M on llama.cpp (xllamacpp)",
+            metadata={"family": "qwen2.5", "params": "0.5B", "quant": "Q4_K_M", "rig": True},
+            capabilities={"in": ["text"], "out": ["text"], "tools": True, "context": chat_ctx},
+        ),
+        "qwen-b": local(
+            f"{llamacpp} --model {_q(models_dir / CHAT_GGUF)} --ctx-size {chat_b_ctx}",
+            name="Qwen2.5 Coder 0.5B (second slot)",
+            description="Same weights as qwen, a separate model ID so requests force a swap",
+            metadata={"family": "qwen2.5", "params": "0.5B", "quant": "Q4_K_M", "slot": "b"},
+            capabilities={"in": ["text"], "out": ["text"], "tools": True, "context": chat_b_ctx},
+        ),
+        "embed": local(
+            f"{llamacpp} --model {_q(models_dir / EMBED_GGUF)} --embedding --ctx-size 512",
+            name="all-MiniLM-L6-v2",
+            description="sentence-transformers all-MiniLM-L6-v2 F16, 384-dim embeddings",
+            metadata={"family": "bert", "dimensions": 384, "rig": True},
+            capabilities={"in": ["text"], "context": 512},
+        ),
+        "sd": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'image.py')} --port ${{PORT}} --delay {image_delay}",
+            name="Image test upstream",
+            description="Deterministic PNG test upstream speaking sd.cpp's server API "
+            "(not a diffusion model)",
+            metadata={"kind": "test-upstream", "api": "stable-diffusion.cpp"},
+            capabilities={"in": ["text"], "out": ["image"]},
+        ),
+        "fake-model": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'fast.py')} --port ${{PORT}} --tokens {fast_tokens} "
+            f"--tps {fast_tps} --load {fast_load}",
+            name="Fast test upstream",
+            description="Deterministic lorem-ipsum chat test upstream (stands in for "
+            "llama-swap cmd/fake-model)",
+            metadata={"kind": "test-upstream"},
+        ),
+        "broken": {
+            "cmd": "/bin/false",
+            "proxy": "http://127.0.0.1:9",
+            "unlisted": True,
+            "env": list(env),
+            "description": "fails to start on purpose (500 load error)",
+        },
+    }
+    unknown = set(models) - set(all_models)
+    if unknown:
+        raise ValueError(f"unknown rig model IDs: {sorted(unknown)}")
+    cfg: dict[str, Any] = {
+        "healthCheckTimeout": health_check_timeout,
+        "logLevel": "debug",
+        "logToStdout": "both",
+        "startPort": start_port,
+        "unloadTimeout": 10,
+        "performance": {"disabled": True},
+        "models": {mid: all_models[mid] for mid in sorted(models)},
+    }
+    if api_keys:
+        cfg["apiKeys"] = list(api_keys)
+    if groups:
+        chat = [m for m in CHAT_MODELS if m in models]
+        aux = [m for m in ("embed", "sd", "fake-model", "broken") if m in models]
+        cfg["groups"] = {}
+        if chat:
+            cfg["groups"]["chat"] = {"swap": True, "exclusive": False, "members": chat}
+        if aux:
+            cfg["groups"]["aux"] = {"swap": False, "exclusive": False, "members": aux}
+    return cfg
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    class _NoAliases(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml.dump(config, Dumper=_NoAliases, sort_keys=False, width=1000)
+
+
+def write_config(path: Path, config: dict[str, Any] | None = None, **kwargs: Any) -> Path:
+    """Write ``config`` (or ``build_config(**kwargs)``) as YAML to ``path``."""
+    if config is None:
+        config = build_config(**kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_config(config))
+    return path

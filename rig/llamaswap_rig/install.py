@@ -1,0 +1,50 @@
+"""Install everything the rig needs: ``python rig/llamaswap_rig/install.py``.
+
+Step 1 tries the pinned llama-swap (and cmd/fake-model) with ``go install``; a refusal is logged
+and the rig falls back to the Python double. Step 2 installs xllamacpp and the GGUF models.
+Each step prints one line; the exit code is non-zero only when the models step fails.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llamaswap_rig import install_llama_swap
+
+
+def main() -> int:
+    started = time.monotonic()
+    print(
+        install_llama_swap.describe(
+            install_llama_swap.install_llama_swap(),
+            "the rig will use the Python double of llama-swap",
+        ),
+        flush=True,
+    )
+    print(
+        install_llama_swap.describe(
+            install_llama_swap.install_fake_model(),
+            "the rig uses upstreams/fast.py as fake-model",
+        ),
+        flush=True,
+    )
+    from llamaswap_rig import install_models
+
+    t0 = time.monotonic()
+    try:
+        install_models.install_all()
+    except Exception as exc:
+        print(f"models: FAILED after {time.monotonic() - t0:.0f} s: {exc}", flush=True)
+        return 1
+    print(f"models: ok ({time.monotonic() - t0:.0f} s)", flush=True)
+    print(f"install: done in {time.monotonic() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
