@@ -100,6 +100,11 @@ def parse_dsn(dsn: str) -> DSN:
     # Split userinfo off ourselves: the key may hold characters that confuse urlsplit.
     authority, slash, path_rest = rest.partition("/")
     path = f"/{path_rest}" if slash else ""
+    if "@" in path:
+        raise DSNError(
+            "the DSN has an '@' after a '/': a key containing '/' must be percent-encoded "
+            "as %2F (for example 'llama-swap://sk%2Fkey@host:8080')"
+        )
     userinfo, at, hostport = authority.rpartition("@")
     api_key = _key_from_userinfo(userinfo) if at else None
 
@@ -156,11 +161,16 @@ def _key_from_userinfo(userinfo: str) -> str:
 
 
 def _hostport_problem(hostport: str, detail: str) -> str:
-    if "Port" in detail or "port" in detail:
-        return f"the DSN port is not a number in 1-65535; write host:port, for example {_EXAMPLE!r}"
-    if hostport.startswith("[") or hostport.count(":") > 1:
+    host_part = hostport.rsplit("]", 1)[0] if hostport.startswith("[") else hostport
+    if not hostport.startswith("[") and host_part.count(":") > 1:
+        return "the DSN has an IPv6 host without brackets; write it as 'llama-swap://[::1]:8080'"
+    if hostport.startswith("[") and "]" not in hostport:
         return "the DSN has a malformed IPv6 host; write it in brackets: 'llama-swap://[::1]:8080'"
-    return f"the DSN host/port part is malformed; for example {_EXAMPLE!r}"
+    if "out of range" in detail:
+        return "the DSN port is out of range; use a port from 1 to 65535 (the default is 8080)"
+    if "port" in detail.lower():
+        return f"the DSN port is not a number; write host:port, for example {_EXAMPLE!r}"
+    return f"the DSN host/port part is malformed ({detail}); for example {_EXAMPLE!r}"
 
 
 def _check_host(host: str) -> None:

@@ -88,17 +88,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _set_optional(params: Any, name: str, value: object) -> None:
+    """Set a field that only some xllamacpp versions have."""
+    if hasattr(params, name):
+        setattr(params, name, value)
+
+
 def build_params(xlc: ModuleType, args: argparse.Namespace) -> Any:
     """Translate the CLI into xllamacpp's ``CommonParams`` (llama-server's ``common_params``)."""
     params = xlc.CommonParams()
     params.model.path = str(args.model)
-    params.hostnames = [args.host]
+    if hasattr(params, "hostnames"):
+        params.hostnames = [args.host]
+    else:  # older xllamacpp builds
+        params.hostname = args.host
     params.port = args.port
     params.n_ctx = args.ctx_size
     params.n_parallel = args.parallel
     # One shared KV pool: any single request may use the whole context, as llama-server's
     # auto mode does.
-    params.kv_unified = True
+    _set_optional(params, "kv_unified", True)
     params.n_batch = args.batch_size
     params.n_ubatch = args.ubatch_size
     params.n_predict = args.n_predict
@@ -108,9 +117,9 @@ def build_params(xlc: ModuleType, args: argparse.Namespace) -> Any:
     params.warmup = not args.no_warmup
     params.verbosity = args.verbosity
     params.endpoint_metrics = True
-    params.endpoint_props = True
-    params.endpoint_slots = True
-    params.ui = False
+    _set_optional(params, "endpoint_props", True)
+    _set_optional(params, "endpoint_slots", True)
+    _set_optional(params, "ui", False)
     if args.alias:
         params.model_alias = set(args.alias)
     if args.embedding:
