@@ -44,6 +44,7 @@ from llamaswap.events import (
 from llamaswap.images import GeneratedImage, ImageResult
 from llamaswap.provider import LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+from llamaswap.shared import shared_provider
 
 __all__ = [
     "DEFAULT_DSN",
@@ -79,4 +80,5 @@ __all__ = [
     "VersionInfo",
     "__version__",
     "parse_dsn",
+    "shared_provider",
 ]

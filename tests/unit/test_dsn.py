@@ -154,3 +154,14 @@ def test_parse_dsn_returns_or_raises_dsnerror_and_never_leaks(
 def test_arbitrary_text_never_raises_anything_but_dsnerror(text: str) -> None:
     with contextlib.suppress(DSNError):
         parse_dsn(text)
+
+
+def test_shared_provider_is_one_per_address_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llamaswap import shared_provider
+
+    a = shared_provider("llama-swap://k1@127.0.0.1:7001")
+    assert shared_provider("http://127.0.0.1:7001", api_key="k1") is a
+    assert shared_provider("llama-swap://k2@127.0.0.1:7001") is not a
+    assert shared_provider("llama-swap://127.0.0.1:7001") is not a
+    monkeypatch.setenv("LLAMASWAP_DSN", "llama-swap://k1@127.0.0.1:7001")
+    assert shared_provider() is a
