@@ -27,6 +27,7 @@ from .errors import (
     LoadError,
     SwapError,
     error_response,
+    go_float_duration,
     go_json,
     go_text,
     json_error_body,
@@ -39,9 +40,16 @@ from .events import EventBus, InflightEntry, InflightTracker, sse_frame
 from .loading import LoadingStream
 from .logs import Logs
 from .process import READY
-from .proxy import ProxyHooks, UpstreamUnavailable, bad_gateway, new_session, open_upstream, relay
+from .proxy import (
+    ProxyHooks,
+    UpstreamUnavailableError,
+    bad_gateway,
+    new_session,
+    open_upstream,
+    relay,
+)
 from .requests_util import apply_filters, extract_model, rewrite_json_model
-from .scheduler import Router, TooManyRequests
+from .scheduler import Router, TooManyRequestsError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -288,7 +296,7 @@ class DoubleServer:
             self.log.info(
                 f'Request {request.remote} "{request.method} {request.raw_path} '
                 f'HTTP/{request.version.major}.{request.version.minor}" {response.status} '
-                f'{size} "{ua}" {time.monotonic() - started:.3f}s'
+                f'{size} "{ua}" {go_float_duration(time.monotonic() - started)}'
             )
         return response
 
@@ -312,7 +320,8 @@ class DoubleServer:
         req_headers = request.headers.get("Access-Control-Request-Headers", "")
         tokens = [h.strip() for h in req_headers.split(",") if h.strip()]
         valid = [t for t in tokens if all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in t)]
-        allow = ", ".join(valid) if req_headers else "Content-Type, Authorization, Accept, X-Requested-With"
+        default = "Content-Type, Authorization, Accept, X-Requested-With"
+        allow = ", ".join(valid) if req_headers else default
         return web.Response(
             status=204,
             headers={
@@ -330,7 +339,7 @@ class DoubleServer:
         return error_response(request, status, message, self.envelope, code)
 
     def _swap_error(self, request: web.Request, err: SwapError) -> web.Response:
-        if isinstance(err, TooManyRequests):
+        if isinstance(err, TooManyRequestsError):
             return too_many_requests(request, self.envelope)
         return self.error(request, err.status, err.message, err.code)
 
@@ -377,7 +386,9 @@ class DoubleServer:
             cancel=task.cancel if task is not None else None,
         )
 
-    def _hooks(self, entry: InflightEntry | None, extra: dict[str, str] | None = None) -> ProxyHooks:
+    def _hooks(
+        self, entry: InflightEntry | None, extra: dict[str, str] | None = None
+    ) -> ProxyHooks:
         hooks = ProxyHooks(extra_headers=extra or {})
         if entry is not None:
             hooks.on_headers = lambda h: self.inflight.set_response_headers(entry, h)
@@ -419,7 +430,8 @@ class DoubleServer:
                     if loading is None:
                         return self.error(request, err.status, err.message)
                     await loading.finish()
-                    await loading.append_raw(json_error_body(err.status, err.message, self.envelope))
+                    body_err = json_error_body(err.status, err.message, self.envelope)
+                    await loading.append_raw(body_err)
                     await loading.close()
                     return loading.response
                 if loading is not None:
@@ -429,15 +441,13 @@ class DoubleServer:
                 hooks = self._hooks(entry)
                 try:
                     upstream = await open_upstream(self.session, request, url, body, hooks)
-                except UpstreamUnavailable as err:
+                except UpstreamUnavailableError as err:
                     self.log.warn(f"<{model_id}> proxy error: {err}")
                     if loading is not None:
                         await loading.close()
                         return loading.response
                     return bad_gateway()
-                return await relay(
-                    request, upstream, hooks, loading.response if loading else None
-                )
+                return await relay(request, upstream, hooks, loading.response if loading else None)
             finally:
                 lease.release()
         finally:
@@ -467,7 +477,7 @@ class DoubleServer:
                 upstream = await open_upstream(
                     self.session, request, peer.proxy + target, body, hooks
                 )
-            except UpstreamUnavailable as err:
+            except UpstreamUnavailableError as err:
                 return self.error(request, 502, f"peer proxy error: {_go_dial_error(err)}")
             return await relay(request, upstream, hooks)
         finally:
@@ -484,26 +494,23 @@ class DoubleServer:
         qs = request.query_string
         if remaining == "/" and not request.path.endswith("/"):
             location = f"/upstream/{search}/" + (f"?{qs}" if qs else "")
-            status = 301 if request.method in ("GET", "HEAD") else 308
-            return web.Response(status=status, headers={"Location": location})
+            return _redirect(request, location, 301 if request.method in ("GET", "HEAD") else 308)
         raw_path = request.raw_path.split("?", 1)[0]
         escaped_remaining = _escaped_suffix(raw_path, "/upstream/" + search)
         target = (escaped_remaining or remaining) + (f"?{qs}" if qs else "")
         real = self.cfg.real_model_name(model_id)
         if real is not None:
-            if any(p.match(remaining) for p in self.cfg.ignore_paths):
-                if self.router.processes[real].state != READY:
-                    return self.error(
-                        request,
-                        409,
-                        f"model {real} is not loaded; path matches upstream.ignorePaths",
-                    )
+            ignored = any(p.match(remaining) for p in self.cfg.ignore_paths)
+            if ignored and self.router.processes[real].state != READY:
+                return self.error(
+                    request,
+                    409,
+                    f"model {real} is not loaded; path matches upstream.ignorePaths",
+                )
             body = await request.read()
             streaming = request.query.get("stream", "") == "true"
             track = remaining in MODEL_PATHS
-            return await self.serve_local(
-                request, real, body, target, streaming, remaining, track
-            )
+            return await self.serve_local(request, real, body, target, streaming, remaining, track)
         peer = self.cfg.resolve_peer_model(model_id)
         if peer is not None:
             body = await request.read()
@@ -514,9 +521,7 @@ class DoubleServer:
         """Only the not-configured answer; the double does not special-case ComfyUI."""
         if request.path == "/comfyui":
             qs = request.query_string
-            return web.Response(
-                status=301, headers={"Location": "/comfyui/" + (f"?{qs}" if qs else "")}
-            )
+            return _redirect(request, "/comfyui/" + (f"?{qs}" if qs else ""), 301)
         return self.error(request, 404, "local model comfyui_auto not found")
 
     # -- listing ---------------------------------------------------------------
@@ -579,8 +584,14 @@ class DoubleServer:
                 internal["aliases"] = mc.aliases
             data.append(
                 self._record(
-                    mid, created, mc.name, mc.description, mc.metadata, mc.capabilities,
-                    status, internal,
+                    mid,
+                    created,
+                    mc.name,
+                    mc.description,
+                    mc.metadata,
+                    mc.capabilities,
+                    status,
+                    internal,
                 )
             )
             if self.cfg.include_aliases_in_list:
@@ -588,15 +599,27 @@ class DoubleServer:
                     if alias.strip():
                         data.append(
                             self._record(
-                                alias.strip(), created, mc.name, mc.description, mc.metadata,
-                                mc.capabilities, status, {"type": "alias", "modelID": mid},
+                                alias.strip(),
+                                created,
+                                mc.name,
+                                mc.description,
+                                mc.metadata,
+                                mc.capabilities,
+                                status,
+                                {"type": "alias", "modelID": mid},
                             )
                         )
         for pid, peer in self.cfg.peers.items():
             for model in peer.models:
                 data.append(
                     self._record(
-                        f"{pid}/{model}", created, f"{pid}: {model}", "", {}, None, "unloaded",
+                        f"{pid}/{model}",
+                        created,
+                        f"{pid}: {model}",
+                        "",
+                        {},
+                        None,
+                        "unloaded",
                         {"type": "peer", "peerID": pid},
                     )
                 )
@@ -694,7 +717,7 @@ class DoubleServer:
     async def handle_logs(self, request: web.Request) -> web.StreamResponse:
         """``GET /logs``: combined history as text (302 to the UI for browsers)."""
         if "text/html" in request.headers.get("Accept", ""):
-            return web.Response(status=302, headers={"Location": "/ui/"})
+            return _redirect(request, "/ui/", 302)
         return web.Response(
             body=self.logs.combined.history(),
             headers={"Content-Type": "text/plain; charset=utf-8"},
@@ -754,11 +777,11 @@ class DoubleServer:
 
     async def handle_root(self, request: web.Request) -> web.StreamResponse:
         """``GET /`` -> 302 ``/ui``."""
-        return web.Response(status=302, headers={"Location": "/ui"})
+        return _redirect(request, "/ui", 302)
 
     async def handle_upstream_redirect(self, request: web.Request) -> web.StreamResponse:
         """``GET /upstream`` -> 302 ``/ui/models``."""
-        return web.Response(status=302, headers={"Location": "/ui/models"})
+        return _redirect(request, "/ui/models", 302)
 
     async def handle_404(self, request: web.Request) -> web.StreamResponse:
         """The double has no UI build, like a binary built without ``embed_ui``."""
@@ -833,6 +856,19 @@ class DoubleServer:
         return self.error(request, 404, "capture not found")
 
 
+_REDIRECT_TEXT = {301: "Moved Permanently", 302: "Found", 308: "Permanent Redirect"}
+
+
+def _redirect(request: web.Request, location: str, status: int) -> web.Response:
+    """Like Go's ``http.Redirect``: small HTML body for GET/HEAD only."""
+    headers = {"Location": location}
+    if request.method not in ("GET", "HEAD"):
+        return web.Response(status=status, headers=headers)
+    headers["Content-Type"] = "text/html; charset=utf-8"
+    body = f'<a href="{location}">{_REDIRECT_TEXT[status]}</a>.\n\n'
+    return web.Response(status=status, headers=headers, body=body.encode())
+
+
 def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(
         status=status, body=go_json(obj, True), headers={"Content-Type": "application/json"}
@@ -856,7 +892,7 @@ def _escaped_suffix(escaped: str, decoded_prefix: str) -> str:
     return rest if rest.startswith("/") else quote(rest)
 
 
-def _go_dial_error(err: UpstreamUnavailable) -> str:
+def _go_dial_error(err: UpstreamUnavailableError) -> str:
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientConnectorError):
         return f"dial tcp {cause.host}:{cause.port}: connect: connection refused"

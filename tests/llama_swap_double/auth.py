@@ -17,18 +17,19 @@ EXEMPT_GET = {"/health", "/wol-health", "/", "/favicon.ico", "/upstream"}
 def extract_api_key(request: web.Request) -> str:
     """The key the request presents, or "" when none."""
     auth = request.headers.get("Authorization", "")
-    scheme, _, rest = auth.strip().partition(" ")
-    if scheme.lower() == "basic" and rest:
+    scheme, sep, credentials = auth.partition(" ")
+    bearer = basic = ""
+    if sep and scheme.lower() == "bearer":
+        bearer = credentials
+    elif sep and scheme.lower() == "basic":
         try:
-            decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8", "replace")
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
             decoded = ""
-        _, sep, password = decoded.partition(":")
-        if sep:
-            return password
-    if scheme.lower() == "bearer" and rest:
-        return rest.strip()
-    return request.headers.get("x-api-key", "")
+        _, colon, password = decoded.partition(":")
+        if colon:
+            basic = password
+    return basic or bearer or request.headers.get("x-api-key", "")
 
 
 def is_exempt(request: web.Request) -> bool:
@@ -42,4 +43,5 @@ def authorized(request: web.Request, keys: list[str]) -> bool:
     """True when no keys are configured, the route is exempt, or the key matches."""
     if not keys or is_exempt(request):
         return True
-    return extract_api_key(request) in keys and extract_api_key(request) != ""
+    key = extract_api_key(request)
+    return key != "" and key in keys

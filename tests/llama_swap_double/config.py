@@ -66,7 +66,7 @@ class ModelConfig:
     capabilities: Capabilities | None = None
 
     def argv(self) -> list[str]:
-        """Split ``cmd`` like llama-swap: drop ``#`` lines, join ``\\`` continuations, POSIX shlex."""
+        """Split ``cmd`` like llama-swap: drop ``#`` lines, join ``\\`` lines, POSIX shlex."""
         lines: list[str] = []
         for line in self.cmd.split("\n"):
             trimmed = line.strip()
@@ -298,7 +298,9 @@ def _parse_model(
         concurrency_limit=limit if limit > 0 else 10,
         strip_params=strip,
         set_params=dict(filters.get("setParams") or {}),
-        set_params_by_id={str(k): dict(v or {}) for k, v in (filters.get("setParamsByID") or {}).items()},
+        set_params_by_id={
+            str(k): dict(v or {}) for k, v in (filters.get("setParamsByID") or {}).items()
+        },
         send_loading_state=cfg.send_loading_state if loading is None else bool(loading),
         capabilities=_parse_capabilities(raw.get("capabilities")),
     )

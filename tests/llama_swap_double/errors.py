@@ -25,6 +25,14 @@ _TYPES: dict[int, tuple[str, str]] = {
     504: ("server_error", "gateway_timeout"),
 }
 
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
 NO_MODEL = "no model id could be identified"
 NO_ROUTER = "no router for requested model"
 UNAUTHORIZED = "unauthorized: invalid or missing API key"
@@ -52,6 +60,8 @@ class LoadError(SwapError):
 def go_json(obj: Any, newline: bool = False) -> bytes:
     """Compact JSON like Go's encoder (``json.NewEncoder`` adds a newline)."""
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in _GO_ESCAPES.items():
+        text = text.replace(char, escaped)
     return (text + ("\n" if newline else "")).encode()
 
 
@@ -153,3 +163,16 @@ def go_duration(seconds: float) -> str:
     if hours:
         return f"{hours}h{minutes}m{secs}s"
     return f"{minutes}m{secs}s"
+
+
+def go_float_duration(seconds: float) -> str:
+    """A sub-minute duration the way Go prints it (``33.78µs``, ``1.2ms``, ``6.26s``)."""
+    ns = int(seconds * 1e9)
+    if ns < 1000:
+        return f"{ns}ns"
+    for unit, scale in (("µs", 1e3), ("ms", 1e6)):
+        if ns < scale * 1000:
+            return f"{ns / scale:.6f}".rstrip("0").rstrip(".") + unit
+    if ns < 60 * 10**9:
+        return f"{ns / 1e9:.9f}".rstrip("0").rstrip(".") + "s"
+    return go_duration(round(seconds))

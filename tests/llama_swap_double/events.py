@@ -76,6 +76,8 @@ def header_map(headers: Any) -> dict[str, str]:
     """Single-valued, canonical-case header map with secrets redacted."""
     out: dict[str, str] = {}
     for key in headers:
+        if str(key).lower() == "host":
+            continue
         canon = "-".join(p.capitalize() for p in str(key).split("-"))
         out[canon] = "[REDACTED]" if key.lower() in REDACTED else str(headers.get(key))
     return dict(sorted(out.items()))
@@ -95,7 +97,7 @@ class InflightEntry:
     resp_headers: dict[str, str] = field(default_factory=dict)
     resp_bytes: int = 0
     last_emit: float = 0.0
-    cancel: Callable[[], None] | None = None
+    cancel: Callable[[], object] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The wire shape of an in-flight entry."""
@@ -128,7 +130,7 @@ class InflightTracker:
         method: str,
         headers: Any,
         remote_ip: str,
-        cancel: Callable[[], None] | None = None,
+        cancel: Callable[[], object] | None = None,
     ) -> InflightEntry:
         """Start tracking a request and announce it."""
         entry = InflightEntry(
@@ -173,9 +175,11 @@ class InflightTracker:
         """The on-connect snapshot event payload."""
         requests = [e.to_json() for e in self.entries.values()]
         # Go marshals the empty slice away (``omitempty``).
-        return {"operation": "snapshot", "requests": requests} if requests else {
-            "operation": "snapshot"
-        }
+        return (
+            {"operation": "snapshot", "requests": requests}
+            if requests
+            else {"operation": "snapshot"}
+        )
 
     def cancel(self, entry_id: str) -> bool:
         """Abort a tracked request (``POST /api/inflight/{id}/cancel``)."""

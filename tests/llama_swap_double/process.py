@@ -58,6 +58,35 @@ def _exec_error(argv: list[str], err: OSError) -> str:
     return f"failed to start command '{' '.join(argv)}': {detail}"
 
 
+async def _wait_for_exit(proc: asyncio.subprocess.Process) -> int:
+    """Wait for the process itself to exit.
+
+    ``Process.wait()`` also waits for the output pipe to close, which never happens
+    while a grandchild holds it, so watch a pidfd (or poll) instead.
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = -1
+    if pidfd >= 0:
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def on_readable() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(pidfd, on_readable)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+    while proc.returncode is None:
+        await asyncio.sleep(0.02)
+    return proc.returncode
+
+
 def kill_all_now() -> None:
     """Synchronously SIGKILL every live upstream process group (atexit / last resort)."""
     for proc in list(_LIVE):
@@ -199,10 +228,7 @@ class Process:
             self.output.write(chunk)
 
     async def _wait_exit(self, proc: asyncio.subprocess.Process) -> None:
-        code = await proc.wait()
-        if self._pump is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._pump), 1.0)
+        code = await _wait_for_exit(proc)
         self._exited.set()
         self.log.debug(f"<{self.id}> process exited: code={code}")
         self._killpg(signal.SIGKILL)  # reap any children left in the group
@@ -245,6 +271,7 @@ class Process:
         if proc is None:
             return
         if proc.returncode is None and not self._exited.is_set():
+            self.log.debug(f"[{self.id}] sending stop signal with timeout {go_duration(grace)}")
             await self._send_stop_signal(proc.pid)
             try:
                 await asyncio.wait_for(self._exited.wait(), grace)

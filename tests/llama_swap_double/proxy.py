@@ -29,7 +29,7 @@ HOP_BY_HOP = {
 }
 
 
-class UpstreamUnavailable(Exception):
+class UpstreamUnavailableError(Exception):
     """The upstream could not be reached or died before sending headers."""
 
 
@@ -47,7 +47,10 @@ def new_session() -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=30)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     return aiohttp.ClientSession(
-        timeout=timeout, connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        timeout=timeout,
+        connector=connector,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
@@ -86,7 +89,7 @@ async def open_upstream(
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
-        raise UpstreamUnavailable(str(err)) from err
+        raise UpstreamUnavailableError(str(err)) from err
     return resp
 
 

@@ -28,6 +28,19 @@ def _json_body(body: bytes) -> Any:
         return None
 
 
+def _gjson_string(value: Any) -> str:
+    """Like gjson's ``String()``: numbers and booleans become text, null/missing is ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
 def multipart_fields(content_type: str, body: bytes) -> dict[str, str]:
     """Plain (non-file) fields of a multipart/form-data body."""
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
@@ -53,15 +66,14 @@ def extract_model(request: web.Request, body: bytes) -> tuple[str, bool]:
     if "application/json" in ctype:
         doc = _json_body(body)
         if isinstance(doc, dict):
-            model = doc.get("model")
-            return (model if isinstance(model, str) else ""), doc.get("stream") is True
+            return _gjson_string(doc.get("model")), doc.get("stream") is True
         match = _LENIENT_MODEL.search(body)
         if match:
             return match.group(1).decode("utf-8", "replace"), bool(_LENIENT_STREAM.search(body))
         return "", False
     if "multipart/form-data" in ctype:
-        fields = multipart_fields(request.headers.get("Content-Type", ""), body)
-        return fields.get("model", ""), fields.get("stream", "") == "true"
+        form = multipart_fields(request.headers.get("Content-Type", ""), body)
+        return form.get("model", ""), form.get("stream", "") == "true"
     fields: dict[str, list[str]] = {}
     if "application/x-www-form-urlencoded" in ctype:
         fields = parse_qs(body.decode("utf-8", "replace"))
@@ -101,9 +113,7 @@ def rewrite_multipart_model(content_type: str, body: bytes, model: str) -> bytes
     return pattern.sub(lambda m: m.group(1) + model.encode() + m.group(3), body, count=1)
 
 
-def apply_filters(
-    request: web.Request, body: bytes, requested: str, mc: ModelConfig
-) -> bytes:
+def apply_filters(request: web.Request, body: bytes, requested: str, mc: ModelConfig) -> bytes:
     """useModelName, stripParams, setParams, setParamsByID for a local model's request."""
     ctype = request.headers.get("Content-Type", "").lower()
     if "multipart/form-data" in ctype:

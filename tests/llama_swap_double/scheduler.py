@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from .config import Config
 from .errors import LoadError, SwapError
@@ -18,7 +19,7 @@ from .logs import Logs
 from .process import READY, STOPPED, Process
 
 
-class TooManyRequests(SwapError):
+class TooManyRequestsError(SwapError):
     """Over ``concurrencyLimit``; rendered as v250's bare 429."""
 
     def __init__(self) -> None:
@@ -74,9 +75,7 @@ class Router:
 
     def running_models(self) -> dict[str, str]:
         """Model ID -> state for every process that is not stopped."""
-        return {
-            mid: p.state for mid, p in sorted(self.processes.items()) if p.state != STOPPED
-        }
+        return {mid: p.state for mid, p in sorted(self.processes.items()) if p.state != STOPPED}
 
     def eviction_for(self, target: str, running: list[str]) -> list[str]:
         """Which running models must stop before ``target`` may run (group rules)."""
@@ -87,9 +86,9 @@ class Router:
             if mid == target or mid in out:
                 continue
             og = self.cfg.model_group[mid]
-            if og == tg and tcfg.swap:
-                out.append(mid)
-            elif og != tg and tcfg.exclusive and not self.cfg.groups[og].persistent:
+            same_group_swap = og == tg and tcfg.swap
+            cross_group = og != tg and tcfg.exclusive and not self.cfg.groups[og].persistent
+            if same_group_swap or cross_group:
                 out.append(mid)
         return out
 
@@ -100,7 +99,7 @@ class Router:
             raise LoadError(f"{self.name} is shutting down")
         limit = self.cfg.models[model_id].concurrency_limit
         if self._admitted[model_id] >= limit:
-            raise TooManyRequests()
+            raise TooManyRequestsError()
         self._admitted[model_id] += 1
         return Lease(self, model_id)
 
@@ -132,8 +131,8 @@ class Router:
                 self._spawn(self._run_swap(model_id, fut))
             await asyncio.shield(fut)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -151,6 +150,9 @@ class Router:
                     await self._pulse.wait()
                     if fut.done():
                         return
+                self.log.debug(
+                    f"{self.name}: starting swap for model {target}, evicting {_go_list(evict)}"
+                )
                 self._evicting.update(evict)
                 try:
                     grace = float(self.cfg.health_check_timeout)
@@ -200,6 +202,10 @@ class Router:
         for task in list(self._tasks):
             task.cancel()
         self._notify()
+
+
+def _go_list(items: list[str]) -> str:
+    return "[" + " ".join(items) + "]"
 
 
 def _consume(fut: asyncio.Future[None]) -> None:
