@@ -1,1 +1,27 @@
-"""LlamaIndex integrations for llama-swap."""
+"""LlamaIndex integrations for llama-swap: an LLM, embeddings and an image tool spec.
+
+::
+
+    from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding, LlamaSwapImageToolSpec
+
+    llm = LlamaSwap(model="qwen", dsn="llama-swap://127.0.0.1:8080", max_tokens=128)
+    embed = LlamaSwapEmbedding(model="embed", dsn="llama-swap://127.0.0.1:8080")
+    tools = LlamaSwapImageToolSpec(model="sd", dsn="llama-swap://127.0.0.1:8080").to_tool_list()
+
+Every class exposes the shared :class:`llamaswap.LlamaSwapProvider` for its address as
+``.provider``. The same classes import from ``llama_index.llms.llamaswap``,
+``llama_index.embeddings.llamaswap`` and ``llama_index.tools.llamaswap``.
+"""
+
+from llama_index_llamaswap.embeddings import LlamaSwapEmbedding
+from llama_index_llamaswap.llms import FALLBACK_CONTEXT_WINDOW, LlamaSwap
+from llama_index_llamaswap.tools import LlamaSwapImageToolSpec, to_image_block, to_image_blocks
+
+__all__ = [
+    "FALLBACK_CONTEXT_WINDOW",
+    "LlamaSwap",
+    "LlamaSwapEmbedding",
+    "LlamaSwapImageToolSpec",
+    "to_image_block",
+    "to_image_blocks",
+]

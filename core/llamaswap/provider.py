@@ -8,6 +8,7 @@ twins run the same operation code (:mod:`llamaswap._ops`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -97,6 +98,7 @@ class LlamaSwapProvider:
             self._headers["Authorization"] = f"Bearer {self._dsn.api_key}"
         self._client = http_client
         self._async_client = async_http_client
+        self._async_loop: asyncio.AbstractEventLoop | None = None  # the loop it serves
         self._owns_client = http_client is None
         self._owns_async_client = async_http_client is None
 
@@ -142,9 +144,21 @@ class LlamaSwapProvider:
 
     @property
     def async_http_client(self) -> httpx.AsyncClient:
-        """The pooled async client (created on first use)."""
+        """The pooled async client (created on first use, and again for a new event loop).
+
+        httpx connections belong to the event loop that opened them, so a client this
+        provider created is replaced when it is used from another loop (``asyncio.run``
+        twice, one loop per test); otherwise the first request on the new loop fails.
+        """
+        loop = _running_loop()
+        if self._async_client is not None and self._owns_async_client and loop is not None:
+            if self._async_loop is None:
+                self._async_loop = loop
+            elif loop is not self._async_loop:
+                self._async_client = None  # its connections died with the old loop
         if self._async_client is None:
             self._async_client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            self._async_loop = loop
         return self._async_client
 
     def close(self) -> None:
@@ -449,6 +463,13 @@ class LlamaSwapProvider:
             f"could not reach llama-swap at {self.base_url} for {method} {url} ({detail}); "
             f"check that llama-swap is running and listening there: curl {self.base_url}/health"
         )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:

@@ -1,0 +1,40 @@
+"""What the LlamaIndex classes share: how they find their provider and build OpenAI clients.
+
+Every class resolves its address through :func:`llamaswap.shared_provider`, so a chat
+model, its embeddings and an image tool pointed at one llama-swap share one connection
+pool and one ``.provider`` for listing, loading and unloading models.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from llamaswap import LlamaSwapProvider, shared_provider
+
+# The OpenAI SDK refuses to start without a key; llama-swap without ``apiKeys`` ignores it.
+PLACEHOLDER_API_KEY = "no-key"
+
+# Connects fail fast, reads never time out: a cold swap can take minutes before the
+# first byte, and a 0.5B model on two cores is slow to finish a long answer.
+NO_READ_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=None, pool=None)
+
+
+def resolve_provider(dsn: str | None, api_key: str | None) -> LlamaSwapProvider:
+    """The shared provider for ``dsn`` (``$LLAMASWAP_DSN`` when None) and ``api_key``."""
+    if dsn is not None and not isinstance(dsn, str):
+        raise TypeError(f"dsn must be a string such as 'llama-swap://127.0.0.1:8080', got {dsn!r}")
+    return shared_provider(dsn, api_key=api_key)
+
+
+def stored_dsn(dsn: str | None, provider: LlamaSwapProvider) -> str | None:
+    """The address to keep in a serialisable field: never the key.
+
+    ``None`` stays ``None`` so a rebuilt object reads ``$LLAMASWAP_DSN`` (and its key)
+    again; an explicit address is kept as the key-free ``http(s)://host:port`` form.
+    """
+    return None if dsn is None else provider.base_url
+
+
+def client_timeout(timeout: float | None) -> float | httpx.Timeout:
+    """The timeout for an OpenAI SDK client: ``None`` means no read timeout."""
+    return NO_READ_TIMEOUT if timeout is None else timeout

@@ -1,0 +1,181 @@
+"""``LlamaSwapEmbedding``: LlamaIndex embeddings from a llama-swap model (``/v1/embeddings``).
+
+Requests go through the OpenAI SDK on the shared provider's pooled httpx clients, ask for
+``encoding_format: "float"`` (llama.cpp's server answers it everywhere) and send one
+request per batch of ``embed_batch_size`` texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.constants import DEFAULT_EMBED_BATCH_SIZE
+from openai import AsyncOpenAI, OpenAI
+from openai.types import CreateEmbeddingResponse
+
+from llama_index_llamaswap._common import (
+    PLACEHOLDER_API_KEY,
+    client_timeout,
+    resolve_provider,
+    stored_dsn,
+)
+from llamaswap import LlamaSwapProvider, ResponseDecodeError
+
+
+class LlamaSwapEmbedding(BaseEmbedding):
+    """Embeddings from a llama-swap model, usable as ``Settings.embed_model``.
+
+    Args:
+        model: the llama-swap model id of an embedding model (``model_name`` also works).
+        dsn: ``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``.
+        api_key: the key of a llama-swap with ``apiKeys``; overrides a key in the DSN.
+        embed_batch_size: texts per request (LlamaIndex splits larger lists).
+        dimensions: ask for this many dimensions (only models that support it).
+        query_instruction: prefix for queries (e.g. ``"query: "`` for e5 models).
+        text_instruction: prefix for documents (e.g. ``"passage: "``).
+        timeout: seconds per request; ``None`` never times out a read (cold swaps).
+        max_retries: retries of a failed request; 0 so a swap is never requested twice.
+
+    Example:
+        >>> from llama_index.core import Settings
+        >>> from llama_index_llamaswap import LlamaSwapEmbedding
+        >>> Settings.embed_model = LlamaSwapEmbedding(model="embed")  # doctest: +SKIP
+    """
+
+    dsn: str | None = Field(
+        default=None,
+        description="llama-swap address without the key; None reads $LLAMASWAP_DSN.",
+    )
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
+    dimensions: int | None = Field(default=None, gt=0, description="Requested dimensions.")
+    query_instruction: str | None = Field(default=None, description="Prefix for queries.")
+    text_instruction: str | None = Field(default=None, description="Prefix for documents.")
+    timeout: float | None = Field(
+        default=None, ge=0, description="Seconds per request; None never times out a read."
+    )
+    max_retries: int = Field(default=0, ge=0, description="Retries of a failed request.")
+
+    _provider: LlamaSwapProvider = PrivateAttr()
+    _client: OpenAI | None = PrivateAttr(default=None)
+    _aclient: AsyncOpenAI | None = PrivateAttr(default=None)
+    _aclient_pool: httpx.AsyncClient | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        model: str | None = None,
+        dsn: str | None = None,
+        *,
+        model_name: str | None = None,
+        api_key: str | None = None,
+        embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        if model is not None and model_name is not None and model != model_name:
+            raise ValueError("pass model= or model_name=, not two different names")
+        name = model if model is not None else model_name
+        if not isinstance(name, str) or not name:
+            raise ValueError("model must be a llama-swap embedding model id such as 'embed'")
+        provider = resolve_provider(dsn, api_key)
+        kwargs["dsn"] = stored_dsn(dsn, provider)
+        super().__init__(model_name=name, embed_batch_size=embed_batch_size, **kwargs)
+        self._provider = provider
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The id LlamaIndex stores in serialised objects."""
+        return "LlamaSwapEmbedding"
+
+    @property
+    def provider(self) -> LlamaSwapProvider:
+        """The shared llama-swap provider: list, load, unload models, events, images."""
+        return self._provider
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "api_key": self._provider.api_key or PLACEHOLDER_API_KEY,
+            "base_url": self._provider.openai_base_url,
+            "timeout": client_timeout(self.timeout),
+            "max_retries": self.max_retries,
+        }
+
+    def _get_client(self) -> OpenAI:
+        if self._client is None:
+            self._client = OpenAI(**self._client_kwargs(), http_client=self._provider.http_client)
+        return self._client
+
+    def _get_aclient(self) -> AsyncOpenAI:
+        # The provider replaces its async pool for a new event loop; follow it.
+        pool = self._provider.async_http_client
+        if self._aclient is None or self._aclient_pool is not pool:
+            self._aclient = AsyncOpenAI(**self._client_kwargs(), http_client=pool)
+            self._aclient_pool = pool
+        return self._aclient
+
+    def _request(self, texts: Sequence[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "input": list(texts),
+            "encoding_format": "float",
+        }
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        return body
+
+    def _vectors(self, response: CreateEmbeddingResponse, count: int) -> list[list[float]]:
+        items = sorted(response.data, key=lambda item: item.index)
+        if len(items) != count:
+            raise ResponseDecodeError(
+                f"{self.model_name!r} returned {len(items)} embeddings for {count} inputs",
+                url=f"{self._provider.openai_base_url}/embeddings",
+            )
+        return [list(item.embedding) for item in items]
+
+    # -- texts -----------------------------------------------------------------------------
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        response = self._get_client().embeddings.create(**self._request(texts))
+        return self._vectors(response, len(texts))
+
+    async def _aembed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        response = await self._get_aclient().embeddings.create(**self._request(texts))
+        return self._vectors(response, len(texts))
+
+    def _as_query(self, query: str) -> str:
+        return f"{self.query_instruction}{query}" if self.query_instruction else query
+
+    def _as_text(self, text: str) -> str:
+        return f"{self.text_instruction}{text}" if self.text_instruction else text
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        """Embed one query (with ``query_instruction``)."""
+        return self._embed([self._as_query(query)])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        """Async :meth:`_get_query_embedding`."""
+        return (await self._aembed([self._as_query(query)]))[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        """Embed one document (with ``text_instruction``)."""
+        return self._embed([self._as_text(text)])[0]
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        """Async :meth:`_get_text_embedding`."""
+        return (await self._aembed([self._as_text(text)]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        """Embed one batch of documents in a single request."""
+        return self._embed([self._as_text(t) for t in texts])
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        """Async :meth:`_get_text_embeddings`."""
+        return await self._aembed([self._as_text(t) for t in texts])

@@ -1,0 +1,224 @@
+"""``LlamaSwap``: a LlamaIndex LLM for models served by llama-swap.
+
+The wire is LlamaIndex's own OpenAI-compatible client (``OpenAILike``); this class only
+fixes the defaults that are wrong for llama-swap: the address and key come from a DSN,
+the model is a chat and function-calling model, the context window is read from
+llama-swap's model list, requests never time out while a model swaps in, retries are off
+(a retried POST can swap models back and forth), and ``max_tokens`` keeps its legacy name
+that llama.cpp's server honours.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from llama_index.core.base.llms.types import LLMMetadata
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
+from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
+from openai import AsyncOpenAI
+
+from llama_index_llamaswap._common import (
+    PLACEHOLDER_API_KEY,
+    client_timeout,
+    resolve_provider,
+    stored_dsn,
+)
+from llamaswap import LlamaSwapError, LlamaSwapProvider, NotFoundError
+
+logger = logging.getLogger("llama_index_llamaswap")
+
+FALLBACK_CONTEXT_WINDOW = DEFAULT_CONTEXT_WINDOW
+"""Used when llama-swap does not report a context size for the model (3900 tokens,
+LlamaIndex's own default, which leaves slack inside a 4096-token llama.cpp context)."""
+
+CONTEXT_LOOKUP_TIMEOUT = 10.0
+"""``GET /v1/models`` never loads a model, so the lookup may be bounded."""
+
+
+class LlamaSwap(OpenAILike):  # type: ignore[misc]
+    """A model served by llama-swap, as a LlamaIndex chat and function-calling LLM.
+
+    Args:
+        model: the llama-swap model id (or alias) to send as ``model``.
+        dsn: ``llama-swap://[key@]host[:port]`` or an ``http(s)://`` URL; defaults to
+            ``$LLAMASWAP_DSN``, then ``llama-swap://localhost:8080``.
+        api_key: the key of a llama-swap with ``apiKeys``; overrides a key in the DSN.
+            Without any key a placeholder is sent, which llama-swap ignores.
+        max_tokens: sent as ``max_tokens`` (not ``max_completion_tokens``).
+        context_window: leave unset to read it from llama-swap's ``/v1/models`` record
+            (``context_length`` / ``meta.n_ctx``) without loading the model; falls back
+            to :data:`FALLBACK_CONTEXT_WINDOW` when the server does not report one.
+        timeout: seconds per request; ``None`` (default) never times out a read,
+            because a cold model swap can take minutes.
+        max_retries: 0 by default: retrying a POST during a swap makes models thrash.
+
+    Other ``OpenAILike`` arguments (``temperature``, ``additional_kwargs``,
+    ``is_function_calling_model``, ``http_client`` ...) pass through.
+
+    Example:
+        >>> from llama_index_llamaswap import LlamaSwap
+        >>> llm = LlamaSwap(model="qwen", dsn="llama-swap://127.0.0.1:8080", max_tokens=64)
+        >>> print(llm.complete("Say hi"))  # doctest: +SKIP
+        >>> llm.provider.running()  # doctest: +SKIP
+    """
+
+    dsn: str | None = Field(
+        default=None,
+        description="llama-swap address without the key; None reads $LLAMASWAP_DSN.",
+    )
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
+    api_base: str | None = Field(
+        default=None, exclude=True, description="<dsn>/v1, derived from the DSN."
+    )
+    context_window: int | None = Field(
+        default=None,
+        gt=0,
+        description="Context size in tokens; None reads it from llama-swap's /v1/models.",
+    )
+    is_chat_model: bool = Field(default=True, description="Use /v1/chat/completions.")
+    is_function_calling_model: bool = Field(
+        default=True, description="Send OpenAI tools (llama-server supports them)."
+    )
+    timeout: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds per request; None never times out a read (cold swaps).",
+    )
+    max_retries: int = Field(
+        default=0, ge=0, description="Retries; 0 because retried POSTs thrash swaps."
+    )
+
+    _provider: LlamaSwapProvider = PrivateAttr()
+    _server_context: int | None = PrivateAttr(default=None)
+    _context_resolved: bool = PrivateAttr(default=False)
+    _aclient_pool: httpx.AsyncClient | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        model: str,
+        dsn: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        max_retries: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("api_base") is not None:
+            raise TypeError("LlamaSwap takes dsn= (e.g. 'llama-swap://host:8080'), not api_base=")
+        kwargs.pop("api_base", None)
+        if not isinstance(model, str) or not model:
+            raise ValueError("model must be a llama-swap model id such as 'qwen'")
+        provider = resolve_provider(dsn, api_key)
+        super().__init__(
+            model=model,
+            dsn=stored_dsn(dsn, provider),
+            api_base=provider.openai_base_url,
+            api_key=provider.api_key or PLACEHOLDER_API_KEY,
+            timeout=timeout,
+            max_retries=max_retries,
+            **kwargs,
+        )
+        self._provider = provider
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The id LlamaIndex stores in serialised objects."""
+        return "LlamaSwap"
+
+    @property
+    def provider(self) -> LlamaSwapProvider:
+        """The shared llama-swap provider: list, load, unload models, events, images."""
+        return self._provider
+
+    # -- context window --------------------------------------------------------------
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """LlamaIndex's view of the model; the context window comes from llama-swap."""
+        return LLMMetadata(
+            context_window=self.resolved_context_window(),
+            num_output=self.max_tokens or -1,
+            is_chat_model=self.is_chat_model,
+            is_function_calling_model=self.is_function_calling_model,
+            model_name=self.model,
+        )
+
+    def resolved_context_window(self) -> int:
+        """The caller's ``context_window``, else llama-swap's, else the fallback.
+
+        The server is asked once (``GET /v1/models``, which never loads a model). A
+        listed or unknown model is remembered; an unreachable server, a refused key or
+        a server error is asked again next time.
+        """
+        if self.context_window is not None:
+            return int(self.context_window)
+        if not self._context_resolved:
+            self._server_context = self._lookup_context_window()
+        return self._server_context or FALLBACK_CONTEXT_WINDOW
+
+    def _lookup_context_window(self) -> int | None:
+        try:
+            info = self._provider.get_model(self.model, timeout=CONTEXT_LOOKUP_TIMEOUT)
+        except NotFoundError as exc:
+            self._context_resolved = True  # the model list will not change by asking again
+            logger.warning("%s; context window %d assumed", exc, FALLBACK_CONTEXT_WINDOW)
+            return None
+        except LlamaSwapError as exc:  # unreachable, auth, server error: ask again later
+            logger.warning(
+                "could not read the context window of %r from llama-swap (%s); using %d",
+                self.model,
+                exc,
+                FALLBACK_CONTEXT_WINDOW,
+            )
+            return None
+        self._context_resolved = True
+        if info.context_length is None:
+            logger.info(
+                "llama-swap reports no context_length for %r; using %d",
+                self.model,
+                FALLBACK_CONTEXT_WINDOW,
+            )
+        return info.context_length
+
+    # -- wire ------------------------------------------------------------------------------
+
+    def _get_credential_kwargs(self, is_async: bool = False) -> dict[str, Any]:
+        """OpenAI SDK client arguments: the provider's pooled httpx client, no read timeout."""
+        kwargs: dict[str, Any] = super()._get_credential_kwargs(is_async=is_async)
+        kwargs["timeout"] = client_timeout(self.timeout)
+        own: httpx.Client | httpx.AsyncClient | None = (
+            self._async_http_client if is_async else self._http_client
+        )
+        # With reuse_client=False the SDK closes its client after each call, which must
+        # never close the shared pool; it then makes (and closes) its own.
+        if own is None and self.reuse_client:
+            kwargs["http_client"] = (
+                self._provider.async_http_client if is_async else self._provider.http_client
+            )
+        return kwargs
+
+    def _get_aclient(self) -> AsyncOpenAI:
+        """The async SDK client, rebuilt when the provider's pool changes (a new event loop)."""
+        if not self.reuse_client or self._async_http_client is not None:
+            client: AsyncOpenAI = super()._get_aclient()
+            return client
+        pool = self._provider.async_http_client
+        current: AsyncOpenAI | None = getattr(self, "_aclient", None)
+        if current is None or self._aclient_pool is not pool:
+            current = AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
+            self._aclient = current
+            self._aclient_pool = pool
+        return current
+
+    def _get_model_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        """Request body fields: ``max_tokens`` under its legacy name, usage when streaming."""
+        body: dict[str, Any] = super()._get_model_kwargs(**kwargs)
+        if "max_completion_tokens" in body and "max_tokens" not in kwargs:
+            # The parent renames it for OpenAI's o1 model names; llama.cpp reads max_tokens.
+            body["max_tokens"] = body.pop("max_completion_tokens")
+        if body.get("stream") and "stream_options" not in body:
+            body["stream_options"] = {"include_usage": True}
+        return body
