@@ -42,7 +42,7 @@ rig: venv
 
 ## make cassettes: re-record every vcrpy cassette from a fresh rig
 cassettes: venv rig
-	LLAMASWAP_RECORD=1 $(PY) -m pytest tests/unit -m cassette -p no:randomly
+	LLAMASWAP_RECORD=1 $(PY) -m pytest tests/unit -m cassette
 
 bench: venv rig
 	$(PY) -m bench

@@ -23,7 +23,7 @@ EMBED_GGUF = "all-minilm-l6-v2-f16.gguf"
 RUN_ENV = "LLAMASWAP_RIG_RUN"  # set in every upstream's env so leftovers can be found
 
 # Models whose cmd uses ${PORT}; llama-swap hands ports out from startPort in sorted-ID order.
-PORTED_MODELS = ("embed", "fake-model", "qwen", "qwen-b", "sd")
+PORTED_MODELS = ("embed", "fake-model", "qwen", "qwen-b", "scripted", "sd")
 ALL_MODELS = (*PORTED_MODELS, "broken")
 CHAT_MODELS = ("qwen", "qwen-b")
 
@@ -105,7 +105,8 @@ def build_config(
             capabilities={"in": ["text"], "out": ["text"], "tools": True, "context": chat_b_ctx},
         ),
         "embed": local(
-            f"{llamacpp} --model {_q(models_dir / EMBED_GGUF)} --embedding --ctx-size 512",
+            f"{llamacpp} --model {_q(models_dir / EMBED_GGUF)} --embedding --pooling mean "
+            "--ctx-size 512",
             name="all-MiniLM-L6-v2",
             description="sentence-transformers all-MiniLM-L6-v2 F16, 384-dim embeddings",
             metadata={"family": "bert", "dimensions": 384, "rig": True},
@@ -126,6 +127,14 @@ def build_config(
             description="Deterministic lorem-ipsum chat test upstream (stands in for "
             "llama-swap cmd/fake-model)",
             metadata={"kind": "test-upstream"},
+        ),
+        "scripted": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'scripted.py')} --port ${{PORT}}",
+            name="Scripted tool-calling test upstream",
+            description="Answers by a fixed script (tool calls, echo, reasoning); "
+            "not a language model",
+            metadata={"kind": "test-upstream"},
+            capabilities={"in": ["text"], "out": ["text"], "tools": True},
         ),
         "broken": {
             "cmd": "/bin/false",
@@ -151,7 +160,7 @@ def build_config(
         cfg["apiKeys"] = list(api_keys)
     if groups:
         chat = [m for m in CHAT_MODELS if m in models]
-        aux = [m for m in ("embed", "sd", "fake-model", "broken") if m in models]
+        aux = [m for m in models if m not in CHAT_MODELS]
         cfg["groups"] = {}
         if chat:
             cfg["groups"]["chat"] = {"swap": True, "exclusive": False, "members": chat}

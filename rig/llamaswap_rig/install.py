@@ -33,10 +33,10 @@ def main() -> int:
         ),
         flush=True,
     )
-    from llamaswap_rig import install_models
-
     t0 = time.monotonic()
     try:
+        from llamaswap_rig import install_models
+
         install_models.install_all()
     except Exception as exc:
         print(f"models: FAILED after {time.monotonic() - t0:.0f} s: {exc}", flush=True)

@@ -53,6 +53,16 @@ def is_installed(name: str = "llama-swap", commit: str = COMMIT) -> bool:
     )
 
 
+def _summary(output: str, rc: int) -> str:
+    """One short line from go's error output (the full text is in the log)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    if not lines:
+        return f"go install exit code {rc}"
+    reason = lines[0].rsplit(": ", 1)[-1]
+    server = next((ln for ln in lines if ln.startswith("server response:")), "")
+    return f"go install failed: {reason}" + (f" ({server})" if server else "")
+
+
 def _go_install(package: str, name: str, commit: str, timeout: float) -> InstallResult:
     """One bounded ``go install``; the binary is built in a temp GOBIN and moved into BIN_DIR."""
     binary = BIN_DIR / name
@@ -87,8 +97,7 @@ def _go_install(package: str, name: str, commit: str, timeout: float) -> Install
         )
         built = Path(tmp) / name
         if rc != 0 or not built.is_file():
-            first = next((ln for ln in output.splitlines() if ln.strip()), f"exit code {rc}")
-            return InstallResult(name, False, binary, first.strip())
+            return InstallResult(name, False, binary, _summary(output, rc))
         BIN_DIR.mkdir(parents=True, exist_ok=True)
         shutil.move(str(built), binary)
     binary.chmod(0o755)

@@ -11,6 +11,7 @@ for Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import random
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +33,11 @@ from typing import Any, TextIO
 
 from llamaswap_rig import config as rigconfig
 from llamaswap_rig.install_llama_swap import is_installed
-from llamaswap_rig.paths import BIN_DIR, DOUBLE_DIR, RUN_DIR
+from llamaswap_rig.paths import BIN_DIR, DOUBLE_DIR, MODELS_DIR, RUN_DIR
 
 DOUBLE_ARGV = [sys.executable, "-m", "llama_swap_double"]
 KEEP_RUN_DIRS = 30
+_STARTED: weakref.WeakSet[Rig] = weakref.WeakSet()
 
 
 class RigError(RuntimeError):
@@ -212,6 +215,7 @@ class Rig:
         stop_timeout: float = 45.0,
         check_files: bool = True,
         verbose: bool = True,
+        leftover_grace: float = 5.0,
         **config_kwargs: Any,
     ) -> None:
         self.api_keys = list(api_keys or [])
@@ -221,6 +225,7 @@ class Rig:
         self.stop_timeout = stop_timeout
         self.check_files = check_files
         self.verbose = verbose
+        self.leftover_grace = leftover_grace
         self.config_kwargs = config_kwargs
         self.run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{uuid.uuid4().hex[:6]}"
         self.run_dir = RUN_DIR / self.run_id
@@ -291,7 +296,8 @@ class Rig:
         needs_llamacpp = any(m in self.models for m in ("qwen", "qwen-b", "embed"))
         if not needs_llamacpp:
             return
-        missing = [p for p in rigconfig.required_files() if not p.exists()]
+        models_dir = self.config_kwargs.get("models_dir", MODELS_DIR)
+        missing = [p for p in rigconfig.required_files(models_dir) if not p.exists()]
         if missing:
             raise RigUnavailableError(
                 "rig prerequisites missing: "
@@ -342,6 +348,7 @@ class Rig:
             cwd=self.run_dir,
             start_new_session=True,
         )
+        _STARTED.add(self)
         try:
             self._wait_healthy(started)
         except BaseException:
@@ -390,7 +397,7 @@ class Rig:
             self._log_file.close()
             self._log_file = None
         # An upstream that got SIGTERM may need a moment after llama-swap itself is gone.
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + self.leftover_grace
         alive = self.upstream_processes()
         while alive and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -400,6 +407,7 @@ class Rig:
                 os.kill(pid, signal.SIGKILL)
         self.leftovers = alive
         self.proc = None
+        _STARTED.discard(self)
         if alive:
             listing = "\n".join(f"  pid {i.pid}: {i.cmdline}" for i in alive.values())
             msg = f"{len(alive)} upstream process(es) survived llama-swap's shutdown:\n{listing}"
@@ -420,6 +428,14 @@ class Rig:
     ) -> None:
         # Leftovers are an error of their own, but never mask the body's exception.
         self.stop(check_leftovers=exc_type is None)
+
+
+@atexit.register
+def _stop_forgotten_rigs() -> None:
+    """A crashed or interrupted session must not leave llama-swap and its models running."""
+    for rig in list(_STARTED):
+        with contextlib.suppress(Exception):
+            rig.stop(check_leftovers=False)
 
 
 def main(argv: list[str] | None = None) -> int:

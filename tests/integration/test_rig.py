@@ -13,12 +13,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from llamaswap_rig.config import RUN_ENV
-from llamaswap_rig.runner import Rig, RigLeftoverError, find_run_processes
 from PIL import Image
+
+from llamaswap_rig.config import RUN_ENV, build_config, upstream_ports
+from llamaswap_rig.runner import (
+    Rig,
+    RigLeftoverError,
+    RigUnavailableError,
+    find_run_processes,
+    select_binary,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -184,7 +192,7 @@ def test_no_upstream_survives_the_rig(rig_factory: Callable[..., Rig]) -> None:
 
 
 def test_leftover_detector_kills_and_reports(rig_factory: Callable[..., Rig]) -> None:
-    small = rig_factory(models=("fake-model",))
+    small = rig_factory(models=("fake-model",), leftover_grace=0.5)
     # A process carrying the run marker that llama-swap does not know about: a stray upstream.
     stray = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)"],
@@ -216,3 +224,31 @@ def test_rig_startup_is_quick(rig: Rig) -> None:
     with httpx.Client(base_url=rig.base_url, timeout=TIMEOUT) as c:
         assert c.get("/health").status_code == 200
     assert time.monotonic() - started < 2
+
+
+def test_binary_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LLAMASWAP_BIN", str(tmp_path / "missing"))
+    with pytest.raises(RigUnavailableError):
+        select_binary()
+    fake = tmp_path / "llama-swap"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("LLAMASWAP_BIN", str(fake))
+    chosen = select_binary()
+    assert (chosen.flavour, chosen.argv) == ("real", [str(fake)])
+    monkeypatch.delenv("LLAMASWAP_BIN")
+    assert select_binary().flavour in ("real", "double")
+
+
+def test_config_ports_follow_sorted_ids() -> None:
+    cfg = build_config(start_port=30000, api_keys=["k"])
+    ports = upstream_ports(30000)
+    assert list(ports) == sorted(ports)  # llama-swap hands ${PORT} out in sorted-ID order
+    assert list(ports.values()) == list(range(30000, 30000 + len(ports)))
+    assert {"embed", "fake-model", "qwen", "qwen-b", "sd"} <= set(ports)
+    assert cfg["apiKeys"] == ["k"]
+    assert cfg["models"]["broken"]["unlisted"] is True
+    assert "${PORT}" not in cfg["models"]["broken"]["cmd"]
+    for mid in ("qwen", "qwen-b", "embed"):
+        assert "llamacpp.py" in cfg["models"][mid]["cmd"]
+    assert "--embedding" in cfg["models"]["embed"]["cmd"]
