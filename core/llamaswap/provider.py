@@ -32,6 +32,7 @@ from llamaswap.errors import (
 from llamaswap.events import Event, SSEDecoder, decode_event
 from llamaswap.images import ImageResult
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport
 
 logger = logging.getLogger("llamaswap")
 
@@ -139,7 +140,9 @@ class LlamaSwapProvider:
     def http_client(self) -> httpx.Client:
         """The pooled sync client (created on first use)."""
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+            self._client = httpx.Client(
+                timeout=self._timeout, follow_redirects=False, transport=GuardedTransport()
+            )
         return self._client
 
     @property
@@ -157,7 +160,9 @@ class LlamaSwapProvider:
             elif loop is not self._async_loop:
                 self._async_client = None  # its connections died with the old loop
         if self._async_client is None:
-            self._async_client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            self._async_client = httpx.AsyncClient(
+                timeout=self._timeout, follow_redirects=False, transport=AsyncGuardedTransport()
+            )
             self._async_loop = loop
         return self._async_client
 

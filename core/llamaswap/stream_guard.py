@@ -1,0 +1,201 @@
+"""Make a cut-off completion stream an error instead of a short answer.
+
+When a model server dies mid-answer, llama-swap ends the chunked response cleanly: the
+client sees a normal end of stream with no ``finish_reason`` and no ``data: [DONE]``. With
+``sendLoadingState`` on, a load failure is appended to the stream as a bare JSON line.
+OpenAI clients take both for a complete (short) answer. The transports here wrap httpx's
+and watch every ``text/event-stream`` answer to a completion route: a stream that ends
+without ``[DONE]`` or a finish reason raises :class:`IncompleteResponseError`, and an
+appended llama-swap error raises the matching typed error. Every client a provider creates
+uses them, so any OpenAI SDK client riding the provider's pool gets this for free.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+
+from llamaswap.errors import IncompleteResponseError, ModelLoadError, UpstreamError
+
+_GUARDED_SUFFIXES = ("/chat/completions", "/completions")
+_FINISH = re.compile(rb'"finish_reason"\s*:\s*"')
+_LOAD_PREFIX = "unspecific error:"
+
+
+class StreamScanner:
+    """Watches the lines of one completion stream; pure, so it is tested on its own."""
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model
+        self.done = False
+        self.finished = False
+        self.events = 0
+        self._partial = b""
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream has said it is over (``[DONE]`` or a finish reason)."""
+        return self.done or self.finished
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes; raises at once if llama-swap appended an error."""
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line.strip())
+
+    def close(self) -> None:
+        """The stream ended: raise unless it said it was complete."""
+        if self._partial.strip():
+            self._line(self._partial.strip())
+            self._partial = b""
+        if not self.complete:
+            subject = f"model {self.model!r}" if self.model else "the model"
+            raise IncompleteResponseError(
+                f"the answer from {subject} ended before it was complete (after {self.events} "
+                "stream events, with no finish_reason and no [DONE]); the model server most "
+                "likely stopped mid-answer (crash, unload or swap). See llama-swap's log "
+                "(GET /logs); retry the request if you want a complete answer"
+            )
+
+    def _line(self, line: bytes) -> None:
+        if line.startswith(b"data:"):
+            self.events += 1
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+            elif _FINISH.search(payload):
+                self.finished = True
+        elif line.startswith(b"{"):
+            self._appended_error(line)
+
+    def _appended_error(self, line: bytes) -> None:
+        try:
+            body = json.loads(line)
+        except ValueError:
+            return
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            error = error.get("message")
+        if not isinstance(error, str):
+            return
+        subject = f"model {self.model!r}" if self.model else "the model"
+        if error.startswith(_LOAD_PREFIX):
+            reason = error[len(_LOAD_PREFIX) :].strip()
+            raise ModelLoadError(
+                f"llama-swap could not load {subject}: {reason}",
+                status_code=500,
+                body=line.decode(errors="replace"),
+                model=self.model,
+                reason=reason,
+            )
+        raise UpstreamError(
+            f"llama-swap reported an error in the stream for {subject}: {error}",
+            status_code=500,
+            body=line.decode(errors="replace"),
+        )
+
+
+def _guarded(request: httpx.Request, response: httpx.Response) -> bool:
+    return (
+        response.status_code == 200
+        and request.url.path.endswith(_GUARDED_SUFFIXES)
+        and response.headers.get("content-type", "").startswith("text/event-stream")
+    )
+
+
+def _request_model(request: httpx.Request) -> str | None:
+    try:
+        model = json.loads(request.content).get("model")
+    except (ValueError, AttributeError, httpx.RequestNotRead):
+        return None
+    return model if isinstance(model, str) else None
+
+
+def _cut(scanner: StreamScanner, exc: httpx.TransportError) -> IncompleteResponseError:
+    subject = f"model {scanner.model!r}" if scanner.model else "the model"
+    return IncompleteResponseError(
+        f"the answer from {subject} was cut off after {scanner.events} stream events "
+        f"({type(exc).__name__}: {exc}); llama-swap or the model server went away mid-answer"
+    )
+
+
+class _GuardedStream(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, scanner: StreamScanner) -> None:
+        self._inner = inner
+        self._scanner = scanner
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._inner:
+                self._scanner.feed(chunk)
+                yield chunk
+        except httpx.TransportError as exc:
+            raise _cut(self._scanner, exc) from exc
+        self._scanner.close()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncGuardedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, scanner: StreamScanner) -> None:
+        self._inner = inner
+        self._scanner = scanner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                self._scanner.feed(chunk)
+                yield chunk
+        except httpx.TransportError as exc:
+            raise _cut(self._scanner, exc) from exc
+        self._scanner.close()
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self._inner.aclose()
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """An httpx transport that raises on cut-off completion streams."""
+
+    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
+        self._inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through the inner transport; wrap completion streams in the scanner."""
+        response = self._inner.handle_request(request)
+        if _guarded(request, response) and isinstance(response.stream, httpx.SyncByteStream):
+            response.stream = _GuardedStream(
+                response.stream, StreamScanner(_request_model(request))
+            )
+        return response
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self._inner.close()
+
+
+class AsyncGuardedTransport(httpx.AsyncBaseTransport):
+    """The async twin of :class:`GuardedTransport`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self._inner = inner or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through the inner transport; wrap completion streams in the scanner."""
+        response = await self._inner.handle_async_request(request)
+        if _guarded(request, response) and isinstance(response.stream, httpx.AsyncByteStream):
+            response.stream = _AsyncGuardedStream(
+                response.stream, StreamScanner(_request_model(request))
+            )
+        return response
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self._inner.aclose()

@@ -1,0 +1,136 @@
+"""A completion stream that ends early is an error, not a short answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from llamaswap import IncompleteResponseError, LlamaSwapProvider, ModelLoadError, UpstreamError
+from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport, StreamScanner
+
+
+def chunk(content: str | None = None, finish: str | None = None) -> bytes:
+    delta = {"content": content} if content is not None else {}
+    body = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+COMPLETE = [chunk("Hel"), chunk("lo"), chunk(finish="stop"), b"data: [DONE]\n\n"]
+CUT = [chunk("Hel"), chunk("lo")]
+LOAD_FAILED = [
+    b'data: {"choices":[{"delta":{"reasoning_content":"llama-swap loading model: qwen"}}]}\n\n',
+    b'{"error":"unspecific error: upstream command exited prematurely","src":"llama-swap"}',
+]
+
+
+def scan(chunks: list[bytes], model: str | None = "qwen") -> StreamScanner:
+    scanner = StreamScanner(model)
+    for c in chunks:
+        scanner.feed(c)
+    scanner.close()
+    return scanner
+
+
+def test_complete_stream_passes() -> None:
+    assert scan(COMPLETE).complete
+
+
+def test_done_alone_or_finish_reason_alone_is_complete() -> None:
+    assert scan([chunk("x"), b"data: [DONE]\n\n"]).done
+    assert scan([chunk("x"), chunk(finish="length")]).finished
+
+
+def test_lines_split_across_chunks_are_reassembled() -> None:
+    whole = b"".join(COMPLETE)
+    assert scan([whole[i : i + 7] for i in range(0, len(whole), 7)]).complete
+
+
+def test_cut_stream_raises_incomplete_with_the_model() -> None:
+    with pytest.raises(IncompleteResponseError, match="model 'qwen' ended before it was complete"):
+        scan(CUT)
+
+
+def test_null_finish_reason_does_not_count_as_complete() -> None:
+    with pytest.raises(IncompleteResponseError):
+        scan([chunk("a", finish=None)])
+
+
+def test_appended_load_error_raises_model_load_error() -> None:
+    with pytest.raises(ModelLoadError) as info:
+        scan(LOAD_FAILED)
+    assert info.value.reason == "upstream command exited prematurely"
+    assert info.value.model == "qwen"
+
+
+def test_appended_other_error_raises_upstream_error() -> None:
+    with pytest.raises(UpstreamError, match="group is shutting down"):
+        scan([b'{"error":{"message":"group is shutting down","type":"server_error"}}'])
+
+
+def sse(chunks: list[bytes], path: str = "/v1/chat/completions") -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=iter(chunks)
+        )
+
+    return httpx.MockTransport(handler)
+
+
+def read(transport: httpx.BaseTransport, path: str = "/v1/chat/completions") -> bytes:
+    with (
+        httpx.Client(transport=transport) as client,
+        client.stream(
+            "POST", f"http://swap{path}", json={"model": "qwen", "stream": True}
+        ) as response,
+    ):
+        return b"".join(response.iter_bytes())
+
+
+def test_guarded_transport_passes_complete_and_raises_on_cut() -> None:
+    assert read(GuardedTransport(sse(COMPLETE))) == b"".join(COMPLETE)
+    with pytest.raises(IncompleteResponseError, match="'qwen'"):
+        read(GuardedTransport(sse(CUT)))
+
+
+def test_only_completion_routes_are_guarded() -> None:
+    assert read(GuardedTransport(sse(CUT)), "/api/events") == b"".join(CUT)
+
+
+def test_transport_failure_mid_stream_is_incomplete() -> None:
+    def broken() -> Iterator[bytes]:
+        yield chunk("Hel")
+        raise httpx.RemoteProtocolError("peer closed connection")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=broken())
+
+    with pytest.raises(IncompleteResponseError, match="cut off after 1 stream events"):
+        read(GuardedTransport(httpx.MockTransport(handler)))
+
+
+async def test_async_guarded_transport() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        async def body() -> AsyncIterator[bytes]:
+            for c in CUT:
+                yield c
+
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    transport = AsyncGuardedTransport(httpx.MockTransport(handler))
+    url = "http://swap/v1/chat/completions"
+    async with (
+        httpx.AsyncClient(transport=transport) as client,
+        client.stream("POST", url, json={}) as response,
+    ):
+        with pytest.raises(IncompleteResponseError):
+            async for _ in response.aiter_bytes():
+                pass
+
+
+def test_provider_clients_are_guarded() -> None:
+    provider = LlamaSwapProvider("llama-swap://127.0.0.1:1")
+    assert isinstance(provider.http_client._transport, GuardedTransport)
+    provider.close()
