@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import faulthandler
 import importlib
 import os
 import signal
@@ -59,32 +60,73 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--model", "-m", type=Path, required=True, help="GGUF file")
     p.add_argument(
-        "--alias", "-a", action="append", default=[],
+        "--alias",
+        "-a",
+        action="append",
+        default=[],
         help="model name reported by /v1/models and in responses (repeatable)",
     )
-    p.add_argument("--ctx-size", "-c", type=int, default=4096,
-                   help="KV cache size in tokens, shared by all slots; 0 = model's own (default 4096)")
+    p.add_argument(
+        "--ctx-size",
+        "-c",
+        type=int,
+        default=4096,
+        help="KV cache tokens shared by all slots; 0 = model's own (default 4096)",
+    )
     p.add_argument("--parallel", "-np", type=int, default=2, help="parallel slots (default 2)")
     p.add_argument("--threads", "-t", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--batch-size", "-b", type=int, default=512, help="logical batch (default 512)")
-    p.add_argument("--ubatch-size", "-ub", type=int, default=512,
-                   help="physical batch; an embedding input must fit in it (default 512)")
-    p.add_argument("--n-predict", "-n", type=int, default=512,
-                   help="cap on generated tokens when a request sets no max_tokens "
-                        "(default 512; -1 = unlimited)")
-    p.add_argument("--embedding", "--embeddings", action="store_true",
-                   help="serve embeddings only (/v1/embeddings); chat endpoints are refused")
-    p.add_argument("--pooling", choices=sorted(POOLING), default=None,
-                   help="embedding pooling; default: what the GGUF says")
-    p.add_argument("--no-jinja", action="store_true",
-                   help="disable the Jinja chat template engine (it is needed for tool calls)")
+    p.add_argument(
+        "--ubatch-size",
+        "-ub",
+        type=int,
+        default=512,
+        help="physical batch; an embedding input must fit in it (default 512)",
+    )
+    p.add_argument(
+        "--n-predict",
+        "-n",
+        type=int,
+        default=512,
+        help="cap on generated tokens when a request sets no max_tokens "
+        "(default 512; -1 = unlimited)",
+    )
+    p.add_argument(
+        "--embedding",
+        "--embeddings",
+        action="store_true",
+        help="serve embeddings only (/v1/embeddings); chat endpoints are refused",
+    )
+    p.add_argument(
+        "--pooling",
+        choices=sorted(POOLING),
+        default=None,
+        help="embedding pooling; default: what the GGUF says",
+    )
+    p.add_argument(
+        "--no-jinja",
+        action="store_true",
+        help="disable the Jinja chat template engine (it is needed for tool calls)",
+    )
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up decode at load")
-    p.add_argument("--verbosity", "-lv", type=int, default=3,
-                   help="llama.cpp log verbosity, 0 = errors only ... 4 = debug (default 3)")
-    p.add_argument("--pylib", type=Path, default=None,
-                   help="folder holding xllamacpp (default: the rig's .rig/pylib)")
-    p.add_argument("--exit-with-parent", action="store_true",
-                   help="Linux: get SIGTERM when the parent dies (PR_SET_PDEATHSIG)")
+    p.add_argument(
+        "--verbosity",
+        "-lv",
+        type=int,
+        default=3,
+        help="llama.cpp log verbosity, 0 = errors only ... 4 = debug (default 3)",
+    )
+    p.add_argument(
+        "--pylib",
+        type=Path,
+        default=None,
+        help="folder holding xllamacpp (default: the rig's .rig/pylib)",
+    )
+    p.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="Linux: get SIGTERM when the parent dies (PR_SET_PDEATHSIG)",
+    )
     return p.parse_args(argv)
 
 
@@ -161,10 +203,15 @@ def main(argv: list[str] | None = None) -> int:
             # Still loading: llama.cpp holds nothing worth a clean shutdown yet.
             log(f"signal {signum} during load, exiting")
             os._exit(0)
+        if not stop.is_set():
+            log(f"signal {signum}, stopping")
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    def take_signals() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+
+    take_signals()
 
     def load() -> None:
         try:
@@ -183,20 +230,28 @@ def main(argv: list[str] | None = None) -> int:
         log(f"failed to start: {box['error']!r}")
         return 1
     server = box["server"]
-    log(f"ready at {server.listening_address} in {time.monotonic() - t0:.2f}s "
-        f"(model {args.model.name}, pid {os.getpid()})")
+    # Some xllamacpp builds install llama-server's own SIGINT/SIGTERM handlers while loading;
+    # take the signals back so shutdown always goes through ``del server`` below.
+    take_signals()
+    log(
+        f"ready at {server.listening_address} in {time.monotonic() - t0:.2f}s "
+        f"(model {args.model.name}, pid {os.getpid()})"
+    )
 
-    while not stop.wait(0.5):
+    while not stop.wait(0.1):
         pass
 
     t1 = time.monotonic()
-    watchdog = threading.Timer(SHUTDOWN_GRACE_S, lambda: os._exit(0))
-    watchdog.daemon = True
-    watchdog.start()
+    # faulthandler's watchdog runs in C without the GIL, so it fires even when llama.cpp's
+    # destructor blocks while holding the GIL (seen with xllamacpp 2026.6.9538).
+    faulthandler.dump_traceback_later(SHUTDOWN_GRACE_S, exit=True)
     del server
     box.clear()
     log(f"stopped in {time.monotonic() - t1:.2f}s")
-    return 0
+    # Skip interpreter teardown: llama.cpp is down and nothing else needs finalising, so the
+    # parent (llama-swap) sees the exit right away.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
