@@ -1,1 +1,28 @@
-"""LangChain integrations for llama-swap."""
+"""LangChain integrations for llama-swap: chat model, embeddings and an image tool.
+
+All three classes take a ``dsn`` (``llama-swap://[key@]host:port``, default
+``$LLAMASWAP_DSN``) and expose the shared :class:`llamaswap.LlamaSwapProvider` as
+``.provider`` for listing, loading and unloading models.
+"""
+
+from langchain_llamaswap.chat_models import ChatLlamaSwap
+from langchain_llamaswap.embeddings import LlamaSwapEmbeddings
+from langchain_llamaswap.tools import (
+    ImageArtifact,
+    ImageGenerationInput,
+    LlamaSwapImageTool,
+    artifact_images,
+    image_content_block,
+    image_message,
+)
+
+__all__ = [
+    "ChatLlamaSwap",
+    "ImageArtifact",
+    "ImageGenerationInput",
+    "LlamaSwapEmbeddings",
+    "LlamaSwapImageTool",
+    "artifact_images",
+    "image_content_block",
+    "image_message",
+]

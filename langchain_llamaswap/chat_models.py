@@ -1,0 +1,549 @@
+"""``ChatLlamaSwap``: a LangChain chat model for the models behind a llama-swap proxy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+import openai
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils import secret_from_env
+from langchain_openai.chat_models.base import BaseChatOpenAI
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from typing_extensions import Self
+
+from langchain_llamaswap._common import (
+    ENV_API_KEY,
+    as_secret,
+    openai_client_kwargs,
+    provider_async_client,
+    resolve_provider,
+)
+from llamaswap import ENV_DSN, LlamaSwapProvider
+
+PROVIDER_NAME = "llamaswap"
+
+_DictOrPydanticClass = dict[str, Any] | type[BaseModel]
+_DictOrPydantic = dict[str, Any] | BaseModel
+
+
+class ChatLlamaSwap(BaseChatOpenAI):
+    r"""Chat with any model llama-swap serves (llama.cpp and other OpenAI-style servers).
+
+    llama-swap starts the model a request names and stops the others, so one endpoint
+    serves many local models. This class speaks its Chat Completions API with defaults
+    that fit a swapping proxy in front of llama.cpp, where plain ``ChatOpenAI`` does not:
+
+    - ``max_tokens`` goes out as ``max_tokens`` (older llama.cpp builds ignore
+      ``max_completion_tokens``, so generation would run unbounded);
+    - no read timeout and no stream-chunk timeout by default (a cold swap can take
+      minutes); ``max_retries=0`` so a request that may have started a swap is never
+      sent again behind your back;
+    - streaming token usage on, Chat Completions only (no model name is routed to
+      ``/v1/responses``), a placeholder bearer when the instance has no ``apiKeys``;
+    - llama.cpp's ``reasoning_content`` kept in ``additional_kwargs`` and its ``timings``
+      in ``response_metadata``;
+    - a named / ``"any"`` / ``True`` ``tool_choice`` sent as ``"required"`` with only the
+      named tool, which llama-server enforces with a grammar (it ignores the OpenAI object
+      form), and ``with_structured_output`` defaulting to ``json_schema``.
+
+    Setup:
+        Install the package with its LangChain extra and point it at llama-swap:
+
+        ```bash
+        pip install "llamaswap[langchain]"
+        export LLAMASWAP_DSN="llama-swap://sk-my-key@127.0.0.1:8080"   # key optional
+        ```
+
+    Key init args — completion params:
+        model:
+            The llama-swap model id or alias to use, e.g. ``"qwen"``.
+        temperature:
+            Sampling temperature.
+        max_tokens:
+            Max number of tokens to generate (sent as ``max_tokens``).
+
+    Key init args — client params:
+        dsn:
+            ``llama-swap://[key@]host[:port]`` (or an ``http(s)://`` URL). Defaults to
+            ``$LLAMASWAP_DSN``, then ``llama-swap://localhost:8080``. Treated as a secret.
+        api_key:
+            The llama-swap key, overriding one in the DSN. Defaults to
+            ``$LLAMASWAP_API_KEY``.
+        base_url:
+            A plain address without a key, used instead of ``dsn`` when given.
+        timeout:
+            Request timeout. Default: 10 s to connect, no bound on waiting for the answer.
+        max_retries:
+            Retries of failed requests. Default 0: a retried POST can start another swap
+            (or queue behind one); raise it only for instances where that is harmless.
+        stream_chunk_timeout:
+            Longest silence between async stream chunks; default ``None`` (no bound).
+
+    See full list of supported init args and their descriptions in the params section.
+
+    Instantiate:
+        ```python
+        from langchain_llamaswap import ChatLlamaSwap
+
+        model = ChatLlamaSwap(
+            dsn="llama-swap://127.0.0.1:8080",
+            model="qwen",
+            temperature=0,
+            max_tokens=256,
+            # timeout=None, max_retries=0, api_key="...",
+        )
+        ```
+
+    Invoke:
+        ```python
+        messages = [
+            ("system", "You translate the user's sentence to French."),
+            ("human", "I love programming."),
+        ]
+        model.invoke(messages)
+        ```
+
+        ```python
+        AIMessage(
+            content="J'adore la programmation.",
+            response_metadata={
+                "model_name": "qwen",
+                "model_provider": "llamaswap",
+                "finish_reason": "stop",
+                "timings": {"prompt_n": 31, "predicted_n": 8, "predicted_per_second": 38.1, ...},
+                ...
+            },
+            usage_metadata={"input_tokens": 31, "output_tokens": 8, "total_tokens": 39},
+        )
+        ```
+
+    Stream:
+        ```python
+        for chunk in model.stream(messages):
+            print(chunk.text, end="")
+        ```
+
+        ```python
+        stream = model.stream(messages)
+        full = next(stream)
+        for chunk in stream:
+            full += chunk
+        full.usage_metadata  # the last chunk carries usage (stream_usage=True)
+        ```
+
+    Async:
+        ```python
+        await model.ainvoke(messages)
+
+        async for chunk in model.astream(messages):
+            print(chunk.text, end="")
+
+        await model.abatch([messages])
+        ```
+
+    Chain:
+        ```python
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
+        prompt = ChatPromptTemplate.from_messages([("human", "Name one {thing}.")])
+        chain = prompt | model | StrOutputParser()
+        chain.invoke({"thing": "colour"})
+        for text in chain.stream({"thing": "fruit"}):
+            print(text, end="")
+        ```
+
+    Tool calling:
+        ```python
+        from pydantic import BaseModel, Field
+
+
+        class GetWeather(BaseModel):
+            '''Get the current weather in a given location.'''
+
+            location: str = Field(..., description="The city, e.g. Paris")
+
+
+        model_with_tools = model.bind_tools([GetWeather], tool_choice="GetWeather")
+        ai_msg = model_with_tools.invoke("What is the weather in Paris?")
+        ai_msg.tool_calls
+        ```
+
+        ```python
+        [{"name": "GetWeather", "args": {"location": "Paris"}, "id": "...", "type": "tool_call"}]
+        ```
+
+        Tool calls need a model whose chat template supports tools (llama-server runs with
+        ``--jinja``). A named tool, ``"any"`` or ``True`` become ``"required"``.
+
+    Structured output:
+        ```python
+        class Joke(BaseModel):
+            '''Joke to tell the user.'''
+
+            setup: str = Field(description="The setup of the joke")
+            punchline: str = Field(description="The punchline")
+
+
+        structured_model = model.with_structured_output(Joke)  # method="json_schema"
+        structured_model.invoke("Tell me a joke about cats")
+        ```
+
+        ``json_schema`` (the default) becomes a llama.cpp grammar, so the answer always
+        parses; ``function_calling`` and ``json_mode`` are available too.
+
+    Reasoning:
+        ```python
+        ai_msg = model.invoke("What is 17 * 23?")
+        ai_msg.additional_kwargs.get("reasoning_content")  # from --reasoning-format models
+        ```
+
+        While streaming, llama-swap's ``sendLoadingState`` progress text arrives the same
+        way, in ``additional_kwargs["reasoning_content"]`` of the first chunks.
+
+    Token usage:
+        ```python
+        ai_msg = model.invoke(messages)
+        ai_msg.usage_metadata
+        ```
+
+        ```python
+        {"input_tokens": 31, "output_tokens": 8, "total_tokens": 39}
+        ```
+
+    Response metadata:
+        ```python
+        ai_msg.response_metadata["model_name"]  # the llama-swap model that answered
+        ai_msg.response_metadata["timings"]  # llama.cpp prompt/generation speeds
+        ```
+
+    Management:
+        ```python
+        model.provider.list_models()
+        model.provider.load("qwen")
+        model.provider.unload()
+        ```
+    """
+
+    model_name: str = Field(alias="model")
+    """The llama-swap model id or alias."""
+
+    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
+    """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
+
+    openai_api_key: SecretStr | str | None = Field(  # type: ignore[assignment]
+        alias="api_key", default_factory=secret_from_env(ENV_API_KEY, default=None)
+    )
+    """The llama-swap key; overrides a key in the DSN."""
+
+    openai_api_base: str | None = Field(default=None, alias="base_url")
+    """A plain llama-swap address (no key) used instead of ``dsn`` when given."""
+
+    openai_proxy: str | None = None
+    """Not supported; pass ``http_client=httpx.Client(proxy=...)`` instead."""
+
+    max_retries: int | None = 0
+    """Retries of failed requests; 0 so no request that may have started a swap is resent."""
+
+    stream_usage: bool | None = True
+    """Ask for a final usage chunk when streaming (llama-server sends one)."""
+
+    stream_chunk_timeout: float | None = Field(default=None, exclude=True)
+    """Longest silence between async stream chunks; ``None``: no bound (swaps are slow)."""
+
+    use_responses_api: bool | None = False
+    """Always ``False``: llama-swap models are served through Chat Completions."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @property
+    def _llm_type(self) -> str:
+        """Return type of chat model."""
+        return "chat-llamaswap"
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Constructor arguments that are secrets, and their environment variables."""
+        return {"dsn": ENV_DSN, "openai_api_key": ENV_API_KEY}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """Serializable with ``dumpd``/``dumps``; the DSN and key become secret references."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """``["langchain_llamaswap", "chat_models"]``."""
+        return ["langchain_llamaswap", "chat_models"]
+
+    @property
+    def provider(self) -> LlamaSwapProvider:
+        """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN (list, load, unload...)."""
+        return resolve_provider(self.dsn, self.openai_api_base, self.openai_api_key)
+
+    @field_validator("dsn", "openai_api_key", mode="after")
+    @classmethod
+    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
+        return as_secret(value)
+
+    @model_validator(mode="after")
+    def validate_environment(self) -> Self:
+        """Build OpenAI SDK clients on the shared provider's connection pools."""
+        if self.n is not None and self.n < 1:
+            raise ValueError("n must be at least 1.")
+        if self.n is not None and self.n > 1 and self.streaming:
+            raise ValueError("n must be 1 when streaming.")
+        if self.use_responses_api:
+            raise ValueError(
+                "ChatLlamaSwap speaks Chat Completions only; llama-swap's models are "
+                "served through /v1/chat/completions (leave use_responses_api unset)."
+            )
+        if self.openai_proxy:
+            raise ValueError(
+                "openai_proxy is not supported; pass http_client=httpx.Client(proxy=...) "
+                "and http_async_client=httpx.AsyncClient(proxy=...) instead."
+            )
+        provider = self.provider
+        params = openai_client_kwargs(
+            provider,
+            timeout=self.request_timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            default_query=self.default_query,
+        )
+        if not self.client:
+            sync_client = self.http_client or provider.http_client
+            self.root_client = openai.OpenAI(**params, http_client=sync_client)
+            self.client = self.root_client.chat.completions
+        if not self.async_client:
+            async_client = self.http_async_client or provider_async_client(provider)
+            self.root_async_client = openai.AsyncOpenAI(**params, http_client=async_client)
+            self.async_client = self.root_async_client.chat.completions
+        return self
+
+    def _use_responses_api(self, payload: dict[str, Any]) -> bool:
+        return False
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        ls_params = super()._get_ls_params(stop=stop, **kwargs)
+        ls_params["ls_provider"] = PROVIDER_NAME
+        return ls_params
+
+    # -- request ---------------------------------------------------------------------------
+
+    def _get_request_payload(
+        self,
+        input_: LanguageModelInput,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        return llamacpp_payload(payload)
+
+    # -- responses -------------------------------------------------------------------------
+
+    def _create_chat_result(
+        self,
+        response: dict[str, Any] | openai.BaseModel,
+        generation_info: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        result = super()._create_chat_result(response, generation_info)
+        data = response if isinstance(response, dict) else response.model_dump()
+        choices = data.get("choices") or []
+        for generation, choice in zip(result.generations, choices, strict=False):
+            message = choice.get("message") if isinstance(choice, dict) else None
+            reasoning = message.get("reasoning_content") if isinstance(message, dict) else None
+            if reasoning:
+                generation.message.additional_kwargs["reasoning_content"] = reasoning
+            generation.message.response_metadata["model_provider"] = PROVIDER_NAME
+        llm_output = result.llm_output if result.llm_output is not None else {}
+        llm_output["model_provider"] = PROVIDER_NAME
+        if isinstance(data.get("timings"), dict):
+            llm_output["timings"] = data["timings"]
+        result.llm_output = llm_output
+        return result
+
+    def _convert_chunk_to_generation_chunk(
+        self,
+        chunk: dict[str, Any],
+        default_chunk_class: type,
+        base_generation_info: dict[str, Any] | None,
+    ) -> ChatGenerationChunk | None:
+        generation_chunk = super()._convert_chunk_to_generation_chunk(
+            chunk, default_chunk_class, base_generation_info
+        )
+        if generation_chunk is None or not isinstance(generation_chunk.message, AIMessageChunk):
+            return generation_chunk
+        nested = chunk.get("chunk")
+        raw: dict[str, Any] = nested if isinstance(nested, dict) else chunk
+        message = generation_chunk.message
+        message.response_metadata["model_provider"] = PROVIDER_NAME
+        choices = raw.get("choices") or []
+        if choices:
+            delta = choices[0].get("delta") or {}
+            reasoning = delta.get("reasoning_content")
+            if reasoning:
+                message.additional_kwargs["reasoning_content"] = reasoning
+        if isinstance(raw.get("timings"), dict):
+            message.response_metadata["timings"] = raw["timings"]
+        return generation_chunk
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        return _name_model(result, kwargs.get("model") or self.model_name)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        result = await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        return _name_model(result, kwargs.get("model") or self.model_name)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        requested = kwargs.get("model") or self.model_name
+        for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
+            yield _name_chunk_model(chunk, requested)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        requested = kwargs.get("model") or self.model_name
+        async for chunk in super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
+            yield _name_chunk_model(chunk, requested)
+
+    # -- tools and structured output -------------------------------------------------------
+
+    def with_structured_output(
+        self,
+        schema: _DictOrPydanticClass | None = None,
+        *,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "json_schema",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        tools: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, _DictOrPydantic]:
+        """Return a runnable whose output matches ``schema``.
+
+        Args:
+            schema: a pydantic class, ``TypedDict``, JSON schema or OpenAI tool schema.
+            method: ``"json_schema"`` (default): llama-server turns the schema into a
+                grammar, so the output always has the shape. ``"function_calling"``: a
+                forced tool call (``tool_choice="required"`` with one tool).
+                ``"json_mode"``: any JSON object; describe the shape in the prompt.
+            include_raw: also return the raw message and any parsing error.
+            strict: passed through to the request; llama.cpp enforces the grammar anyway.
+            tools: extra tools the model may call instead (``json_schema`` only).
+            **kwargs: more request parameters.
+        """
+        return super().with_structured_output(
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
+            tools=tools,
+            **kwargs,
+        )
+
+
+def llamacpp_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite an OpenAI Chat Completions body into what llama-server honours.
+
+    - ``max_completion_tokens`` becomes ``max_tokens`` (llama.cpp builds before Feb 2026
+      ignore the former);
+    - a named tool choice becomes ``"required"`` with only that tool in ``tools``, and
+      ``"any"``/``True`` become ``"required"`` (llama-server downgrades the OpenAI object
+      form to ``"auto"``, so the model could answer without calling the tool).
+    """
+    if "max_completion_tokens" in payload:
+        value = payload.pop("max_completion_tokens")
+        if payload.get("max_tokens") is None and value is not None:
+            payload["max_tokens"] = value
+    choice = payload.get("tool_choice")
+    if choice is True or choice == "any":
+        payload["tool_choice"] = "required"
+    elif isinstance(choice, dict):
+        name = _named_tool(choice)
+        if name is not None:
+            tools = payload.get("tools") or []
+            chosen = [t for t in tools if _tool_name(t) == name]
+            if not chosen:
+                bound = ", ".join(n for n in (_tool_name(t) for t in tools) if n) or "none"
+                raise ValueError(
+                    f"tool_choice names {name!r} but no bound tool has that name (bound: {bound})"
+                )
+            payload["tools"] = chosen
+            payload["tool_choice"] = "required"
+    return payload
+
+
+def _named_tool(choice: dict[str, Any]) -> str | None:
+    function = choice.get("function")
+    if choice.get("type") == "function" and isinstance(function, dict):
+        name = function.get("name")
+        return name if isinstance(name, str) else None
+    name = choice.get("name")
+    return name if isinstance(name, str) and choice.get("type") in ("function", "tool") else None
+
+
+def _tool_name(tool: Any) -> str | None:
+    if not isinstance(tool, dict):
+        return None
+    function = tool.get("function")
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
+        return str(function["name"])
+    return tool.get("name") if isinstance(tool.get("name"), str) else None
+
+
+def _name_model(result: ChatResult, requested: str) -> ChatResult:
+    """Report the llama-swap model id that answered (llama.cpp writes its GGUF path)."""
+    llm_output = result.llm_output if result.llm_output is not None else {}
+    upstream = llm_output.get("model_name")
+    if upstream and upstream != requested:
+        llm_output["upstream_model_name"] = upstream
+    llm_output["model_name"] = requested
+    result.llm_output = llm_output
+    for generation in result.generations:
+        metadata = generation.message.response_metadata
+        metadata["model_name"] = requested
+        if "timings" in llm_output:
+            metadata["timings"] = llm_output["timings"]
+    return result
+
+
+def _name_chunk_model(chunk: ChatGenerationChunk, requested: str) -> ChatGenerationChunk:
+    info = chunk.generation_info
+    if info and "model_name" in info:
+        upstream = info["model_name"]
+        if upstream != requested:
+            info["upstream_model_name"] = upstream
+        info["model_name"] = requested
+    return chunk

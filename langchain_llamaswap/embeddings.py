@@ -1,0 +1,206 @@
+"""``LlamaSwapEmbeddings``: LangChain embeddings from an embedding model behind llama-swap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from langchain_core.embeddings import Embeddings
+from langchain_core.utils import secret_from_env
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
+
+from langchain_llamaswap._common import (
+    ENV_API_KEY,
+    as_secret,
+    openai_client_kwargs,
+    provider_async_client,
+    resolve_provider,
+)
+from llamaswap import ENV_DSN, LlamaSwapProvider
+
+
+class LlamaSwapEmbeddings(BaseModel, Embeddings):
+    """Embed text with an embedding model served by llama-swap (``POST /v1/embeddings``).
+
+    Texts go out as plain strings in batches of ``chunk_size``: no tiktoken, no token-id
+    inputs (``OpenAIEmbeddings`` sends token ids to non-OpenAI servers unless told not to),
+    no client-side length checks; the model server applies its own context limit.
+
+    Setup:
+        ```bash
+        pip install "llamaswap[langchain]"
+        export LLAMASWAP_DSN="llama-swap://127.0.0.1:8080"
+        ```
+
+    Key init args:
+        model:
+            The llama-swap id of an embedding model (llama-server run with ``--embedding``).
+        dsn:
+            ``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``.
+        api_key:
+            The llama-swap key, overriding one in the DSN (default ``$LLAMASWAP_API_KEY``).
+        chunk_size:
+            How many texts go in one request (default 32).
+        dimensions:
+            Ask for shorter vectors, if the server supports it.
+        timeout / max_retries:
+            As for ``ChatLlamaSwap``: no read bound and no retries by default, because the
+            first request may wait for a model swap.
+
+    Instantiate:
+        ```python
+        from langchain_llamaswap import LlamaSwapEmbeddings
+
+        embeddings = LlamaSwapEmbeddings(dsn="llama-swap://127.0.0.1:8080", model="embed")
+        ```
+
+    Embed one text:
+        ```python
+        vector = embeddings.embed_query("The meaning of life is 42")
+        len(vector)  # 384 for all-MiniLM-L6-v2
+        ```
+
+    Embed many texts:
+        ```python
+        vectors = embeddings.embed_documents(["Document 1...", "Document 2..."])
+        ```
+
+    Async:
+        ```python
+        await embeddings.aembed_query("The meaning of life is 42")
+        await embeddings.aembed_documents(["Document 1...", "Document 2..."])
+        ```
+
+    Management:
+        ```python
+        embeddings.provider.load("embed")  # warm the model before a big batch
+        ```
+    """
+
+    model: str
+    """The llama-swap model id or alias of an embedding model."""
+
+    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
+    """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
+
+    api_key: SecretStr | str | None = Field(
+        default_factory=secret_from_env(ENV_API_KEY, default=None)
+    )
+    """The llama-swap key; overrides a key in the DSN."""
+
+    base_url: str | None = None
+    """A plain llama-swap address (no key) used instead of ``dsn`` when given."""
+
+    chunk_size: int = Field(default=32, ge=1)
+    """Texts per request."""
+
+    dimensions: int | None = None
+    """Requested vector size (sent only when set)."""
+
+    timeout: float | Any | None = None
+    """Request timeout; ``None``: 10 s to connect, no bound on waiting for a swap."""
+
+    max_retries: int = 0
+    """Retries of failed requests (0: a resent request could start another swap)."""
+
+    default_headers: dict[str, str] | None = None
+    """Extra headers for every request."""
+
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra body fields for ``/v1/embeddings``."""
+
+    http_client: Any | None = Field(default=None, exclude=True)
+    """An ``httpx.Client`` to use instead of the shared provider's."""
+
+    http_async_client: Any | None = Field(default=None, exclude=True)
+    """An ``httpx.AsyncClient`` to use instead of the shared provider's."""
+
+    _client: openai.OpenAI = PrivateAttr()
+    _async_client: openai.AsyncOpenAI = PrivateAttr()
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+
+    @property
+    def provider(self) -> LlamaSwapProvider:
+        """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
+        return resolve_provider(self.dsn, self.base_url, self.api_key)
+
+    @field_validator("dsn", "api_key", mode="after")
+    @classmethod
+    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
+        return as_secret(value)
+
+    @model_validator(mode="after")
+    def _build_clients(self) -> Self:
+        provider = self.provider
+        params = openai_client_kwargs(
+            provider,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            default_query=None,
+        )
+        self._client = openai.OpenAI(**params, http_client=self.http_client or provider.http_client)
+        self._async_client = openai.AsyncOpenAI(
+            **params, http_client=self.http_async_client or provider_async_client(provider)
+        )
+        return self
+
+    def _body(self, batch: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "input": batch,
+            "encoding_format": "float",
+        }
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        if self.model_kwargs:
+            body["extra_body"] = dict(self.model_kwargs)
+        return body
+
+    def _batches(self, texts: list[str]) -> list[list[str]]:
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"texts must be strings, got {type(text).__name__}")
+        return [texts[i : i + self.chunk_size] for i in range(0, len(texts), self.chunk_size)]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed ``texts`` in batches of ``chunk_size``; one vector per text, in order."""
+        vectors: list[list[float]] = []
+        for batch in self._batches(list(texts)):
+            response = self._client.embeddings.create(**self._body(batch))
+            vectors.extend(_vectors(response, len(batch)))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one text."""
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async :meth:`embed_documents`."""
+        vectors: list[list[float]] = []
+        for batch in self._batches(list(texts)):
+            response = await self._async_client.embeddings.create(**self._body(batch))
+            vectors.extend(_vectors(response, len(batch)))
+        return vectors
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async :meth:`embed_query`."""
+        return (await self.aembed_documents([text]))[0]
+
+
+def _vectors(response: Any, expected: int) -> list[list[float]]:
+    """The vectors of an embeddings answer in input order, checked for count."""
+    items = sorted(response.data, key=lambda item: item.index)
+    if len(items) != expected:
+        raise ValueError(f"the server returned {len(items)} embeddings for {expected} inputs")
+    return [[float(v) for v in item.embedding] for item in items]

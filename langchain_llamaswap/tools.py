@@ -1,0 +1,389 @@
+"""``LlamaSwapImageTool``: image generation through llama-swap, as a LangChain tool.
+
+The model calling the tool gets a short text; the images themselves (bytes, MIME type,
+file paths) travel as the tool message's ``artifact``, so no base64 bloats the chat
+unless the caller asks for image content blocks (for a multimodal agent model).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForToolRun,
+    CallbackManagerForToolRun,
+)
+from langchain_core.messages import HumanMessage
+from langchain_core.messages.content import ImageContentBlock, create_image_block
+from langchain_core.tools import BaseTool, ToolException
+from langchain_core.utils import secret_from_env
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
+
+from langchain_llamaswap._common import ENV_API_KEY, as_secret, resolve_provider
+from llamaswap import (
+    ENV_DSN,
+    GeneratedImage,
+    ImageResult,
+    LlamaSwapError,
+    LlamaSwapProvider,
+)
+from llamaswap.errors import APIError
+from llamaswap.images import image_from_bytes, normalize_size
+
+MAX_IMAGES_PER_CALL = 4
+
+
+class ImageGenerationInput(BaseModel):
+    """Arguments of the image tool: what the image server takes."""
+
+    prompt: str = Field(description="What the image should show, in plain words.")
+    size: str | None = Field(
+        default=None,
+        description="Image size as WIDTHxHEIGHT in pixels, e.g. '512x512'. "
+        "Leave out for the server's default.",
+    )
+    n: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_IMAGES_PER_CALL,
+        description=f"How many images to generate (1-{MAX_IMAGES_PER_CALL}).",
+    )
+    negative_prompt: str | None = Field(default=None, description="What the image should not show.")
+    seed: int | None = Field(
+        default=None, description="A seed, to get the same image again for the same prompt."
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must describe the image; it is empty")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _size_shape(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_size(value)
+
+
+class GeneratedImageInfo(TypedDict):
+    """One image in the tool's artifact."""
+
+    data: bytes
+    mime_type: str
+    path: str | None
+    revised_prompt: str | None
+
+
+class ImageArtifact(TypedDict):
+    """The tool's artifact: the images and what was asked for."""
+
+    model: str
+    prompt: str
+    size: str | None
+    seed: int | None
+    images: list[GeneratedImageInfo]
+
+
+def _explain_validation_error(error: ValidationError) -> str:
+    """Turn a pydantic error into text the calling model can act on."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ())) or "arguments"
+        message = str(item.get("msg", "invalid value"))
+        message = message.removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return (
+        "generate_image was called with invalid arguments: "
+        + "; ".join(problems)
+        + ". Fix the arguments and call the tool again."
+    )
+
+
+class LlamaSwapImageTool(BaseTool):
+    """Generate images with an image model behind llama-swap (``/v1/images/generations``).
+
+    The tool returns ``(content, artifact)`` (``response_format="content_and_artifact"``):
+    ``content`` is a short description for the model; ``artifact`` is an
+    :class:`ImageArtifact` dict with each image's ``data`` (bytes), ``mime_type`` and
+    ``path`` (set when ``output_dir`` is). Set ``image_blocks=True`` to also put the
+    images into the content as LangChain image blocks, for a multimodal agent model.
+
+    Invalid arguments (an empty prompt, a size that is malformed or not in ``sizes``)
+    come back to the model as an error text it can correct; a render the server refuses
+    or fails raises :class:`~langchain_core.tools.ToolException` carrying the server's
+    reason (set ``handle_tool_error=True`` to hand that to the model instead).
+
+    Setup:
+        ```bash
+        pip install "llamaswap[langchain]"
+        export LLAMASWAP_DSN="llama-swap://127.0.0.1:8080"
+        ```
+
+    Instantiate:
+        ```python
+        from langchain_llamaswap import LlamaSwapImageTool
+
+        tool = LlamaSwapImageTool(model="sd", output_dir="renders", sizes=["512x512"])
+        ```
+
+    Invoke directly with args:
+        ```python
+        tool.invoke({"prompt": "a lighthouse at dusk", "size": "512x512"})
+        ```
+
+    Invoke with a tool call (as an agent does):
+        ```python
+        msg = tool.invoke(
+            {
+                "type": "tool_call",
+                "id": "call-1",
+                "name": "generate_image",
+                "args": {"prompt": "a lighthouse at dusk"},
+            }
+        )
+        msg.content  # "Generated 1 image ... saved to renders/..."
+        msg.artifact["images"][0]["data"]  # PNG bytes
+        ```
+
+    Async:
+        ```python
+        await tool.ainvoke({"prompt": "a lighthouse at dusk"})
+        ```
+
+    Show the image to a vision model:
+        ```python
+        from langchain_llamaswap import image_message
+
+        image = tool.provider.generate_image("a red square", model="sd")[0]
+        vision_model.invoke([image_message(image, "What colour is this?")])
+        ```
+    """
+
+    name: str = "generate_image"
+    description: str = (
+        "Generate an image from a text description. Returns a short confirmation; "
+        "the image itself is delivered to the user."
+    )
+    args_schema: Any = ImageGenerationInput
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_validation_error: Any = _explain_validation_error
+
+    model: str
+    """The llama-swap id of the image model."""
+
+    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
+    """``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``."""
+
+    api_key: SecretStr | str | None = Field(
+        default_factory=secret_from_env(ENV_API_KEY, default=None)
+    )
+    """The llama-swap key; overrides a key in the DSN."""
+
+    base_url: str | None = None
+    """A plain llama-swap address (no key) used instead of ``dsn`` when given."""
+
+    output_dir: Path | str | None = None
+    """Save every image here (created if missing) and report the paths."""
+
+    image_blocks: bool = False
+    """Also return the images as image content blocks (base64) in the message content."""
+
+    sizes: Sequence[str] | None = None
+    """The sizes the model may ask for; advertised in the tool schema and enforced."""
+
+    default_size: str | None = None
+    """The size used when the call gives none (else the image server's default)."""
+
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """More body fields for the image server (e.g. ``{"steps": 20}``)."""
+
+    timeout: float | None = None
+    """Seconds to wait for a render; ``None``: as long as it takes (renders can be slow)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
+
+    @field_validator("dsn", "api_key", mode="after")
+    @classmethod
+    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
+        return as_secret(value)
+
+    @model_validator(mode="after")
+    def _check_and_schema(self) -> Self:
+        if isinstance(self.output_dir, str):
+            self.output_dir = Path(self.output_dir)
+        if self.default_size is not None:
+            self.default_size = normalize_size(self.default_size)
+        if self.sizes:
+            allowed = tuple(normalize_size(s) for s in self.sizes)
+            self.sizes = allowed
+            if self.default_size is not None and self.default_size not in allowed:
+                raise ValueError(f"default_size {self.default_size!r} is not one of {allowed}")
+            if self.args_schema is ImageGenerationInput:
+                self.args_schema = _schema_with_sizes(allowed)
+        return self
+
+    @property
+    def provider(self) -> LlamaSwapProvider:
+        """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
+        return resolve_provider(self.dsn, self.base_url, self.api_key)
+
+    def _request(
+        self, size: str | None, negative_prompt: str | None, seed: int | None
+    ) -> dict[str, Any]:
+        return {
+            "size": size or self.default_size,
+            "negative_prompt": negative_prompt,
+            "seed": seed,
+            "extra": dict(self.extra) or None,
+            "timeout": self.timeout,
+        }
+
+    def _run(
+        self,
+        prompt: str,
+        size: str | None = None,
+        n: int = 1,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> tuple[str | list[str | dict[str, Any]], ImageArtifact]:
+        request = self._request(size, negative_prompt, seed)
+        try:
+            result = self.provider.generate_image(prompt, model=self.model, n=n, **request)
+        except (LlamaSwapError, ValueError) as exc:
+            raise _tool_error(exc, self.model) from exc
+        return self._answer(result, prompt, request["size"], seed)
+
+    async def _arun(
+        self,
+        prompt: str,
+        size: str | None = None,
+        n: int = 1,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> tuple[str | list[str | dict[str, Any]], ImageArtifact]:
+        request = self._request(size, negative_prompt, seed)
+        try:
+            result = await self.provider.agenerate_image(prompt, model=self.model, n=n, **request)
+        except (LlamaSwapError, ValueError) as exc:
+            raise _tool_error(exc, self.model) from exc
+        return self._answer(result, prompt, request["size"], seed)
+
+    def _answer(
+        self, result: ImageResult, prompt: str, size: str | None, seed: int | None
+    ) -> tuple[str | list[str | dict[str, Any]], ImageArtifact]:
+        paths: list[Path | None] = [None] * len(result)
+        if self.output_dir is not None:
+            stem = f"{_slug(prompt)}-{uuid.uuid4().hex[:8]}"
+            paths = list(result.save(self.output_dir, stem=stem))
+        images: list[GeneratedImageInfo] = [
+            {
+                "data": image.data,
+                "mime_type": image.mime_type,
+                "path": str(path) if path is not None else None,
+                "revised_prompt": image.revised_prompt,
+            }
+            for image, path in zip(result, paths, strict=True)
+        ]
+        artifact: ImageArtifact = {
+            "model": self.model,
+            "prompt": prompt,
+            "size": size,
+            "seed": seed,
+            "images": images,
+        }
+        count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
+        kinds = ", ".join(sorted({image["mime_type"] for image in images}))
+        text = f"Generated {count} ({kinds}{', ' + size if size else ''}) with model {self.model!r}"
+        saved = [image["path"] for image in images if image["path"]]
+        text += f"; saved to {', '.join(saved)}." if saved else "; delivered as an attachment."
+        if not self.image_blocks:
+            return text, artifact
+        content: list[str | dict[str, Any]] = [{"type": "text", "text": text}]
+        content.extend(dict(image_content_block(image)) for image in result)
+        return content, artifact
+
+
+def _schema_with_sizes(sizes: tuple[str, ...]) -> type[BaseModel]:
+    """The input schema with ``size`` limited to ``sizes`` (shown to the model as an enum)."""
+    size_type: Any = Literal[sizes]
+    return create_model(
+        "ImageGenerationInput",
+        __base__=ImageGenerationInput,
+        size=(
+            size_type | None,
+            Field(default=None, description=f"Image size, one of: {', '.join(sizes)}."),
+        ),
+    )
+
+
+def _tool_error(exc: Exception, model: str) -> ToolException:
+    if isinstance(exc, APIError):
+        reason = exc.message or f"HTTP {exc.status_code}"
+        return ToolException(f"image generation with model {model!r} failed: {reason}")
+    return ToolException(f"image generation with model {model!r} failed: {exc}")
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:40] or "image"
+
+
+# -- content blocks ------------------------------------------------------------------------
+
+
+def image_content_block(image: GeneratedImage | Mapping[str, Any]) -> ImageContentBlock:
+    """A LangChain image content block (base64) for a generated image.
+
+    Accepts a :class:`llamaswap.GeneratedImage` or one entry of the tool's artifact
+    ``images`` list; put the block in a ``HumanMessage`` for a vision model.
+    """
+    if isinstance(image, GeneratedImage):
+        return create_image_block(base64=image.to_base64(), mime_type=image.mime_type)
+    data = image.get("data")
+    if not isinstance(data, bytes | bytearray):
+        raise TypeError("expected a GeneratedImage or a mapping with 'data' bytes")
+    return image_content_block(image_from_bytes(bytes(data)))
+
+
+def image_message(
+    images: GeneratedImage | Mapping[str, Any] | Iterable[GeneratedImage | Mapping[str, Any]],
+    text: str | None = None,
+) -> HumanMessage:
+    """A ``HumanMessage`` holding ``text`` (optional) and the images as content blocks."""
+    items: Sequence[GeneratedImage | Mapping[str, Any]] = (
+        [images] if isinstance(images, GeneratedImage | Mapping) else list(images)
+    )
+    content: list[str | dict[str, Any]] = []
+    if text:
+        content.append({"type": "text", "text": text})
+    content.extend(dict(image_content_block(item)) for item in items)
+    return HumanMessage(content=content)
+
+
+def artifact_images(artifact: Mapping[str, Any]) -> list[GeneratedImage]:
+    """The tool artifact's images as :class:`llamaswap.GeneratedImage` objects."""
+    return [
+        GeneratedImage(
+            data=bytes(item["data"]),
+            mime_type=str(item["mime_type"]),
+            revised_prompt=item.get("revised_prompt"),
+        )
+        for item in artifact.get("images", [])
+    ]
