@@ -1,4 +1,4 @@
-"""Quickstart: list llama-swap's models, swap one in, ask it a question, draw an image.
+"""Quickstart: list llama-swap's models, swap one in, ask it through LangChain, draw an image.
 
 Run with ``make demo``. Without ``LLAMASWAP_DSN`` it starts the project's rig (llama-swap in
 front of a real llama.cpp server running Qwen2.5-Coder-0.5B, plus an image *test upstream*)
@@ -15,8 +15,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from openai import OpenAI
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
 
+from langchain_llamaswap import ChatLlamaSwap
 from llamaswap import LlamaSwapProvider
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,16 +50,21 @@ def main() -> int:
         for running in provider.running():
             print(f"  {running.model:<12} {running.state}")
 
-        # Chat goes through any OpenAI client pointed at llama-swap's /v1.
-        client = OpenAI(base_url=provider.openai_base_url, api_key=provider.api_key or "no-key")
-        question = "In one sentence: what does a model-swapping proxy do?"
-        reply = client.chat.completions.create(
-            model=chat_model,
-            messages=[{"role": "user", "content": question}],
-            max_tokens=60,
-            temperature=0,
+        # A LangChain chain on ChatLlamaSwap: same address, same pooled provider.
+        model = ChatLlamaSwap(dsn=dsn, model=chat_model, max_tokens=60, temperature=0)
+        prompt = ChatPromptTemplate.from_messages(
+            [("system", "Answer in one short sentence."), ("human", "{question}")]
         )
-        print(f"\nQ: {question}\nA: {reply.choices[0].message.content}")
+        chain = prompt | model | StrOutputParser()
+        question = "What does a model-swapping proxy do?"
+        print(f"\nQ: {question}\nA: {chain.invoke({'question': question})}")
+        print("streamed: ", end="", flush=True)
+        for piece in chain.stream({"question": "Name one benefit of running models locally."}):
+            print(piece, end="", flush=True)
+        print()
+        print(
+            f"running, seen through model.provider: {[r.model for r in model.provider.running()]}"
+        )
 
         result = provider.generate_image(
             "a red fox in the snow", model=image_model, size="128x128", seed=7
