@@ -2,7 +2,9 @@
 
 Every class here talks to llama-swap through one :func:`llamaswap.shared_provider`, so a
 chat model, its embeddings and the image tool share one connection pool and one
-``.provider`` for management. The OpenAI SDK clients reuse that provider's httpx clients.
+``.provider`` for management. The OpenAI SDK clients reuse that provider's httpx clients,
+never retry on their own (``max_retries`` is llamaswap's safe retry layer instead), and
+raise llama-swap's typed errors, which are also the SDK's and LangChain's error classes.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import openai
+from langchain_core import exceptions as lc
 from pydantic import SecretStr
 
-from llamaswap import LlamaSwapProvider, parse_dsn, shared_provider
+from llamaswap import LlamaSwapError, LlamaSwapProvider, parse_dsn, shared_provider
+from llamaswap import errors as ls
+from llamaswap import openai_compat as compat
+from llamaswap.retry import riding_async_client, riding_client
 
 ENV_API_KEY = "LLAMASWAP_API_KEY"
 """Environment variable read for ``api_key`` when none is passed (the DSN may hold it too)."""
@@ -31,26 +36,7 @@ NO_READ_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=None, pool=None)
 
 # The OpenAI SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and sends them
 # as headers; they mean nothing to llama-swap and must not leave the process.
-_DROP_OPENAI_HEADERS: dict[str, Any] = {
-    "OpenAI-Organization": openai.omit,
-    "OpenAI-Project": openai.omit,
-}
-
-
-class _ProviderAsyncTransport(httpx.AsyncBaseTransport):
-    """Send each request through the provider's async client for the running event loop.
-
-    httpx connections belong to the loop that opened them, and the provider replaces its
-    async client when a new loop uses it; an OpenAI SDK client built once must therefore
-    not keep a reference to one ``httpx.AsyncClient`` but ask the provider per request.
-    """
-
-    def __init__(self, provider: LlamaSwapProvider) -> None:
-        self._provider = provider
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        client = self._provider.async_http_client
-        return await client.send(request, stream=True)
+_DROP_OPENAI_HEADERS: dict[str, Any] = dict(compat.DROP_OPENAI_HEADERS)
 
 
 _ASYNC_CLIENTS: weakref.WeakKeyDictionary[LlamaSwapProvider, httpx.AsyncClient] = (
@@ -60,17 +46,128 @@ _ASYNC_LOCK = threading.Lock()
 
 
 def provider_async_client(provider: LlamaSwapProvider) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` for the OpenAI SDK that rides on the provider's async pool."""
+    """An ``httpx.AsyncClient`` for the OpenAI SDK that rides on the provider's async pool.
+
+    httpx connections belong to the loop that opened them, and the provider replaces its
+    async client when a new loop uses it; the client returned here asks the provider for
+    the current one per request.
+    """
     with _ASYNC_LOCK:
         client = _ASYNC_CLIENTS.get(provider)
         if client is None:
-            client = httpx.AsyncClient(
-                transport=_ProviderAsyncTransport(provider),
-                timeout=NO_READ_TIMEOUT,
-                follow_redirects=False,
+            client = riding_async_client(
+                lambda: provider.async_http_client, timeout=NO_READ_TIMEOUT
             )
             _ASYNC_CLIENTS[provider] = client
         return client
+
+
+def sync_http_client(
+    provider: LlamaSwapProvider, own: httpx.Client | None, max_retries: int | None
+) -> httpx.Client:
+    """The httpx client an OpenAI SDK client sends through, with ``max_retries`` applied.
+
+    Without retries it is ``own`` or the provider's pool itself; with them, a light client
+    that rides that pool behind llamaswap's retry layer (429 and refused connections only).
+    """
+    if not max_retries:
+        return own or provider.http_client
+    if own is not None:
+        return riding_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+    return provider.pooled_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+
+
+def async_http_client(
+    provider: LlamaSwapProvider, own: httpx.AsyncClient | None, max_retries: int | None
+) -> httpx.AsyncClient:
+    """The async twin of :func:`sync_http_client`."""
+    if not max_retries:
+        return own or provider_async_client(provider)
+    if own is not None:
+        return riding_async_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+    return provider.pooled_async_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+
+
+# -- errors: llama-swap's, the OpenAI SDK's and LangChain's at once ---------------------------
+
+
+class BadRequestError(compat.BadRequestError, lc.ModelInvalidRequestError):  # type: ignore[misc]
+    """400: llamaswap ``APIError``, ``openai.BadRequestError``, LangChain's invalid request."""
+
+
+class ContextOverflowError(compat.BadRequestError, lc.ContextOverflowError):  # type: ignore[misc]
+    """400 for a prompt longer than the model's context (llama.cpp or OpenAI wording)."""
+
+
+class AuthenticationError(compat.AuthenticationError, lc.ModelAuthenticationError):  # type: ignore[misc]
+    """401: a missing or wrong llama-swap key."""
+
+
+class PermissionDeniedError(compat.PermissionDeniedError, lc.ModelPermissionDeniedError):  # type: ignore[misc]
+    """403 from the model server."""
+
+
+class NotFoundError(compat.NotFoundError, lc.ModelNotFoundError):  # type: ignore[misc]
+    """404: llama-swap has no such model."""
+
+
+class RateLimitError(compat.RateLimitError, lc.ModelRateLimitError):  # type: ignore[misc]
+    """429: over the model's ``concurrencyLimit`` (see ``retry_after``)."""
+
+
+class ModelLoadError(compat.ModelLoadError, lc.ModelAPIError):  # type: ignore[misc]
+    """500: llama-swap could not start the model (see ``model`` and ``reason``)."""
+
+
+class UpstreamError(compat.UpstreamError, lc.ModelAPIError):  # type: ignore[misc]
+    """5xx: the model server died or failed."""
+
+
+class APIConnectionError(compat.APIConnectionError, lc.ModelConnectionError):
+    """llama-swap could not be reached."""
+
+
+class APITimeoutError(compat.APITimeoutError, lc.ModelTimeoutError):
+    """A timeout the caller set ran out."""
+
+
+_TRIPLES: dict[type[BaseException], type[BaseException]] = {
+    compat.BadRequestError: BadRequestError,
+    compat.AuthenticationError: AuthenticationError,
+    compat.PermissionDeniedError: PermissionDeniedError,
+    compat.NotFoundError: NotFoundError,
+    compat.RateLimitError: RateLimitError,
+    compat.ModelLoadError: ModelLoadError,
+    compat.UpstreamError: UpstreamError,
+    compat.APIConnectionError: APIConnectionError,
+    compat.APITimeoutError: APITimeoutError,
+}
+
+
+def llamaswap_error(exc: BaseException) -> BaseException | None:
+    """What to raise instead of LangChain's classification of a llama-swap error, if any.
+
+    LangChain re-raises SDK errors as its own classes (``OpenAIRateLimitError`` ...) from
+    the original; that original is llamaswap's typed error here. The result is one error
+    that is all three: llamaswap's (message naming the model and llama-swap's reason), the
+    OpenAI SDK's and LangChain's class, so every existing ``except`` keeps working.
+    """
+    if isinstance(exc, LlamaSwapError):
+        return None
+    cause = exc.__cause__
+    if not isinstance(cause, ls.LlamaSwapError):
+        return None
+    cls = _TRIPLES.get(type(cause))
+    if isinstance(exc, lc.ContextOverflowError) and isinstance(cause, compat.BadRequestError):
+        cls = ContextOverflowError
+    if cls is None:
+        return None
+    err = cls.__new__(cls)
+    BaseException.__init__(err, str(cause))
+    err.__dict__.update(exc.__dict__)
+    err.__dict__.update(cause.__dict__)
+    err.__traceback__ = None
+    return err
 
 
 def as_secret(value: SecretStr | str | None) -> SecretStr | None:
@@ -112,18 +209,22 @@ def openai_client_kwargs(
     provider: LlamaSwapProvider,
     *,
     timeout: Any,
-    max_retries: int | None,
     default_headers: Mapping[str, str] | None,
     default_query: Mapping[str, object] | None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``openai.OpenAI``/``AsyncOpenAI`` aimed at llama-swap."""
+    """Keyword arguments for ``openai.OpenAI``/``AsyncOpenAI`` aimed at llama-swap.
+
+    The SDK's own retries are always off: it would resend 5xx answers and timeouts, which
+    may have started a model swap. ``max_retries`` on the classes is applied by
+    :func:`sync_http_client` / :func:`async_http_client` instead.
+    """
     headers: dict[str, Any] = dict(_DROP_OPENAI_HEADERS)
     headers.update(default_headers or {})
     kwargs: dict[str, Any] = {
         "api_key": provider.api_key or PLACEHOLDER_API_KEY,
         "base_url": provider.openai_base_url,
         "timeout": NO_READ_TIMEOUT if timeout is None else timeout,
-        "max_retries": max_retries or 0,
+        "max_retries": 0,
         "default_headers": headers,
         "organization": None,
         "project": None,

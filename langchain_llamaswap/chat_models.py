@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import openai
 from langchain_core.callbacks import (
@@ -22,11 +22,14 @@ from typing_extensions import Self
 from langchain_llamaswap._common import (
     ENV_API_KEY,
     as_secret,
+    async_http_client,
+    llamaswap_error,
     openai_client_kwargs,
-    provider_async_client,
     resolve_provider,
+    sync_http_client,
 )
 from llamaswap import ENV_DSN, LlamaSwapProvider
+from llamaswap import openai_compat as compat
 
 PROVIDER_NAME = "llamaswap"
 
@@ -82,8 +85,10 @@ class ChatLlamaSwap(BaseChatOpenAI):
         timeout:
             Request timeout. Default: 10 s to connect, no bound on waiting for the answer.
         max_retries:
-            Retries of failed requests. Default 0: a retried POST can start another swap
-            (or queue behind one); raise it only for instances where that is harmless.
+            Opt-in retries, default 0. Only what started nothing is retried: a 429 over
+            ``concurrencyLimit`` (after its ``Retry-After``, capped at 30 s) and a refused
+            connection; never a 5xx, a timeout or a cut-off stream, which may have started
+            a model swap. The OpenAI SDK's own retries stay off.
         stream_chunk_timeout:
             Longest silence between async stream chunks; default ``None`` (no bound).
 
@@ -251,7 +256,7 @@ class ChatLlamaSwap(BaseChatOpenAI):
     """Not supported; pass ``http_client=httpx.Client(proxy=...)`` instead."""
 
     max_retries: int | None = 0
-    """Retries of failed requests; 0 so no request that may have started a swap is resent."""
+    """Opt-in retries of 429s and refused connections only (never 5xx or timeouts)."""
 
     stream_usage: bool | None = True
     """Ask for a final usage chunk when streaming (llama-server sends one)."""
@@ -315,17 +320,16 @@ class ChatLlamaSwap(BaseChatOpenAI):
         params = openai_client_kwargs(
             provider,
             timeout=self.request_timeout,
-            max_retries=self.max_retries,
             default_headers=self.default_headers,
             default_query=self.default_query,
         )
         if not self.client:
-            sync_client = self.http_client or provider.http_client
-            self.root_client = openai.OpenAI(**params, http_client=sync_client)
+            sync_client = sync_http_client(provider, self.http_client, self.max_retries)
+            self.root_client = compat.OpenAI(**params, http_client=sync_client)
             self.client = self.root_client.chat.completions
         if not self.async_client:
-            async_client = self.http_async_client or provider_async_client(provider)
-            self.root_async_client = openai.AsyncOpenAI(**params, http_client=async_client)
+            async_client = async_http_client(provider, self.http_async_client, self.max_retries)
+            self.root_async_client = compat.AsyncOpenAI(**params, http_client=async_client)
             self.async_client = self.root_async_client.chat.completions
         return self
 
@@ -404,7 +408,10 @@ class ChatLlamaSwap(BaseChatOpenAI):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        try:
+            result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except openai.OpenAIError as exc:
+            _reraise(exc)
         return _name_model(result, kwargs.get("model") or self.model_name)
 
     async def _agenerate(
@@ -414,7 +421,12 @@ class ChatLlamaSwap(BaseChatOpenAI):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result = await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        try:
+            result = await super()._agenerate(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            )
+        except openai.OpenAIError as exc:
+            _reraise(exc)
         return _name_model(result, kwargs.get("model") or self.model_name)
 
     def _stream(
@@ -425,8 +437,11 @@ class ChatLlamaSwap(BaseChatOpenAI):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         requested = kwargs.get("model") or self.model_name
-        for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
-            yield _name_chunk_model(chunk, requested)
+        try:
+            for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
+                yield _name_chunk_model(chunk, requested)
+        except openai.OpenAIError as exc:
+            _reraise(exc)
 
     async def _astream(
         self,
@@ -436,8 +451,13 @@ class ChatLlamaSwap(BaseChatOpenAI):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         requested = kwargs.get("model") or self.model_name
-        async for chunk in super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
-            yield _name_chunk_model(chunk, requested)
+        try:
+            async for chunk in super()._astream(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            ):
+                yield _name_chunk_model(chunk, requested)
+        except openai.OpenAIError as exc:
+            _reraise(exc)
 
     # -- tools and structured output -------------------------------------------------------
 
@@ -521,6 +541,14 @@ def _tool_name(tool: Any) -> str | None:
     if isinstance(function, dict) and isinstance(function.get("name"), str):
         return str(function["name"])
     return tool.get("name") if isinstance(tool.get("name"), str) else None
+
+
+def _reraise(exc: openai.OpenAIError) -> NoReturn:
+    """Raise llama-swap's typed error in place of LangChain's copy of it (see _common)."""
+    better = llamaswap_error(exc)
+    if better is None:
+        raise exc
+    raise better from exc
 
 
 def _name_model(result: ChatResult, requested: str) -> ChatResult:

@@ -21,11 +21,13 @@ from typing_extensions import Self
 from langchain_llamaswap._common import (
     ENV_API_KEY,
     as_secret,
+    async_http_client,
     openai_client_kwargs,
-    provider_async_client,
     resolve_provider,
+    sync_http_client,
 )
 from llamaswap import ENV_DSN, LlamaSwapProvider
+from llamaswap import openai_compat as compat
 
 
 class LlamaSwapEmbeddings(BaseModel, Embeddings):
@@ -110,7 +112,7 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
     """Request timeout; ``None``: 10 s to connect, no bound on waiting for a swap."""
 
     max_retries: int = 0
-    """Retries of failed requests (0: a resent request could start another swap)."""
+    """Opt-in retries of 429s and refused connections only (never 5xx or timeouts)."""
 
     default_headers: dict[str, str] | None = None
     """Extra headers for every request."""
@@ -145,13 +147,15 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
         params = openai_client_kwargs(
             provider,
             timeout=self.timeout,
-            max_retries=self.max_retries,
             default_headers=self.default_headers,
             default_query=None,
         )
-        self._client = openai.OpenAI(**params, http_client=self.http_client or provider.http_client)
-        self._async_client = openai.AsyncOpenAI(
-            **params, http_client=self.http_async_client or provider_async_client(provider)
+        self._client = compat.OpenAI(
+            **params, http_client=sync_http_client(provider, self.http_client, self.max_retries)
+        )
+        self._async_client = compat.AsyncOpenAI(
+            **params,
+            http_client=async_http_client(provider, self.http_async_client, self.max_retries),
         )
         return self
 

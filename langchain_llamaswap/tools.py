@@ -224,6 +224,8 @@ class LlamaSwapImageTool(BaseTool):
 
     @model_validator(mode="after")
     def _check_and_schema(self) -> Self:
+        # A malformed DSN fails here, as for the other classes, not at the first render.
+        resolve_provider(self.dsn, self.base_url, self.api_key)
         if isinstance(self.output_dir, str):
             self.output_dir = Path(self.output_dir)
         if self.default_size is not None:

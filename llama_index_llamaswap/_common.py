@@ -10,6 +10,7 @@ from __future__ import annotations
 import httpx
 
 from llamaswap import LlamaSwapProvider, shared_provider
+from llamaswap.retry import riding_async_client, riding_client
 
 # The OpenAI SDK refuses to start without a key; llama-swap without ``apiKeys`` ignores it.
 PLACEHOLDER_API_KEY = "no-key"
@@ -38,3 +39,31 @@ def stored_dsn(dsn: str | None, provider: LlamaSwapProvider) -> str | None:
 def client_timeout(timeout: float | None) -> float | httpx.Timeout:
     """The timeout for an OpenAI SDK client: ``None`` means no read timeout."""
     return NO_READ_TIMEOUT if timeout is None else timeout
+
+
+def sync_http_client(
+    provider: LlamaSwapProvider, own: httpx.Client | None, max_retries: int
+) -> httpx.Client:
+    """The httpx client an OpenAI SDK client sends through, with ``max_retries`` applied.
+
+    Without retries: ``own``, else the provider's pool. With them: a light client riding
+    that pool behind llamaswap's retry layer, which retries only a 429 (after its
+    ``Retry-After``) and a refused connection, never a 5xx or a timeout that may have
+    started a model swap. Closing that light client never closes the pool.
+    """
+    if not max_retries:
+        return own or provider.http_client
+    if own is not None:
+        return riding_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+    return provider.pooled_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+
+
+def async_http_client(
+    provider: LlamaSwapProvider, own: httpx.AsyncClient | None, max_retries: int
+) -> httpx.AsyncClient:
+    """The async twin of :func:`sync_http_client`."""
+    if not max_retries:
+        return own or provider.async_http_client
+    if own is not None:
+        return riding_async_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+    return provider.pooled_async_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)

@@ -19,11 +19,14 @@ from openai.types import CreateEmbeddingResponse
 
 from llama_index_llamaswap._common import (
     PLACEHOLDER_API_KEY,
+    async_http_client,
     client_timeout,
     resolve_provider,
     stored_dsn,
+    sync_http_client,
 )
 from llamaswap import LlamaSwapProvider, ResponseDecodeError
+from llamaswap import openai_compat as compat
 
 
 class LlamaSwapEmbedding(BaseEmbedding):
@@ -38,7 +41,8 @@ class LlamaSwapEmbedding(BaseEmbedding):
         query_instruction: prefix for queries (e.g. ``"query: "`` for e5 models).
         text_instruction: prefix for documents (e.g. ``"passage: "``).
         timeout: seconds per request; ``None`` never times out a read (cold swaps).
-        max_retries: retries of a failed request; 0 so a swap is never requested twice.
+        max_retries: opt-in retries of a 429 (after its ``Retry-After``) or a refused
+            connection only; never a 5xx or a timeout, which may have started a swap.
 
     Example:
         >>> from llama_index.core import Settings
@@ -57,7 +61,9 @@ class LlamaSwapEmbedding(BaseEmbedding):
     timeout: float | None = Field(
         default=None, ge=0, description="Seconds per request; None never times out a read."
     )
-    max_retries: int = Field(default=0, ge=0, description="Retries of a failed request.")
+    max_retries: int = Field(
+        default=0, ge=0, description="Retries of 429s and refused connections only."
+    )
 
     _provider: LlamaSwapProvider = PrivateAttr()
     _client: OpenAI | None = PrivateAttr(default=None)
@@ -101,19 +107,26 @@ class LlamaSwapEmbedding(BaseEmbedding):
             "api_key": self._provider.api_key or PLACEHOLDER_API_KEY,
             "base_url": self._provider.openai_base_url,
             "timeout": client_timeout(self.timeout),
-            "max_retries": self.max_retries,
+            "max_retries": 0,  # the SDK would resend 5xx and timeouts; see max_retries
+            "default_headers": dict(compat.DROP_OPENAI_HEADERS),
         }
 
     def _get_client(self) -> OpenAI:
         if self._client is None:
-            self._client = OpenAI(**self._client_kwargs(), http_client=self._provider.http_client)
+            self._client = compat.OpenAI(
+                **self._client_kwargs(),
+                http_client=sync_http_client(self._provider, None, self.max_retries),
+            )
         return self._client
 
     def _get_aclient(self) -> AsyncOpenAI:
         # The provider replaces its async pool for a new event loop; follow it.
         pool = self._provider.async_http_client
         if self._aclient is None or self._aclient_pool is not pool:
-            self._aclient = AsyncOpenAI(**self._client_kwargs(), http_client=pool)
+            self._aclient = compat.AsyncOpenAI(
+                **self._client_kwargs(),
+                http_client=async_http_client(self._provider, None, self.max_retries),
+            )
             self._aclient_pool = pool
         return self._aclient
 

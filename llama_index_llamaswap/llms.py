@@ -11,22 +11,27 @@ that llama.cpp's server honours.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from llama_index.core.base.llms.types import LLMMetadata
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
+from llama_index.llms.openai import OpenAI as _LlamaIndexOpenAI
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, OpenAI
 
 from llama_index_llamaswap._common import (
     PLACEHOLDER_API_KEY,
+    async_http_client,
     client_timeout,
     resolve_provider,
     stored_dsn,
+    sync_http_client,
 )
 from llamaswap import LlamaSwapError, LlamaSwapProvider, NotFoundError
+from llamaswap import openai_compat as compat
 
 logger = logging.getLogger("llama_index_llamaswap")
 
@@ -53,7 +58,15 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             to :data:`FALLBACK_CONTEXT_WINDOW` when the server does not report one.
         timeout: seconds per request; ``None`` (default) never times out a read,
             because a cold model swap can take minutes.
-        max_retries: 0 by default: retrying a POST during a swap makes models thrash.
+        max_retries: opt-in retries, 0 by default. Only what started nothing is retried:
+            a 429 over ``concurrencyLimit`` (after its ``Retry-After``, capped) and a
+            refused connection; never a 5xx, a timeout or a cut-off stream (a resent POST
+            can make models thrash). LlamaIndex's own retry decorator and the OpenAI SDK's
+            retries are off.
+
+    Errors are llama-swap's typed errors (``llamaswap.RateLimitError`` ...) that are also
+    the OpenAI SDK's classes (``openai.RateLimitError`` ...); a stream cut off mid-answer
+    raises ``llamaswap.IncompleteResponseError``.
 
     Other ``OpenAILike`` arguments (``temperature``, ``additional_kwargs``,
     ``is_function_calling_model``, ``http_client`` ...) pass through.
@@ -88,7 +101,9 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         description="Seconds per request; None never times out a read (cold swaps).",
     )
     max_retries: int = Field(
-        default=0, ge=0, description="Retries; 0 because retried POSTs thrash swaps."
+        default=0,
+        ge=0,
+        description="Retries of 429s and refused connections only (never 5xx or timeouts).",
     )
 
     _provider: LlamaSwapProvider = PrivateAttr()
@@ -186,32 +201,93 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
     # -- wire ------------------------------------------------------------------------------
 
     def _get_credential_kwargs(self, is_async: bool = False) -> dict[str, Any]:
-        """OpenAI SDK client arguments: the provider's pooled httpx client, no read timeout."""
+        """OpenAI SDK client arguments: the provider's pooled httpx client, no read timeout.
+
+        The SDK never retries (it would resend 5xx answers and timeouts, which may have
+        started a swap); ``max_retries`` is applied by llamaswap's retry layer instead.
+        """
         kwargs: dict[str, Any] = super()._get_credential_kwargs(is_async=is_async)
         kwargs["timeout"] = client_timeout(self.timeout)
-        own: httpx.Client | httpx.AsyncClient | None = (
-            self._async_http_client if is_async else self._http_client
-        )
-        # With reuse_client=False the SDK closes its client after each call, which must
-        # never close the shared pool; it then makes (and closes) its own.
-        if own is None and self.reuse_client:
-            kwargs["http_client"] = (
-                self._provider.async_http_client if is_async else self._provider.http_client
-            )
+        kwargs["max_retries"] = 0
+        kwargs["default_headers"] = {
+            **compat.DROP_OPENAI_HEADERS,
+            **(self.default_headers or {}),
+        }
+        if is_async:
+            own: httpx.Client | httpx.AsyncClient | None = self._async_http_client
+            if self.max_retries:
+                kwargs["http_client"] = async_http_client(
+                    self._provider, self._async_http_client, self.max_retries
+                )
+            elif own is None and self.reuse_client:
+                kwargs["http_client"] = self._provider.async_http_client
+        else:
+            own = self._http_client
+            if self.max_retries:
+                kwargs["http_client"] = sync_http_client(
+                    self._provider, self._http_client, self.max_retries
+                )
+            # With reuse_client=False the SDK closes its client after each call, which must
+            # never close the shared pool; it then makes (and closes) its own.
+            elif own is None and self.reuse_client:
+                kwargs["http_client"] = self._provider.http_client
         return kwargs
+
+    def _get_client(self) -> OpenAI:
+        """The sync SDK client; its errors are llama-swap's typed errors."""
+        if not self.reuse_client:
+            return compat.OpenAI(**self._get_credential_kwargs())
+        current: OpenAI | None = getattr(self, "_client", None)
+        if current is None:
+            current = compat.OpenAI(**self._get_credential_kwargs())
+            self._client = current
+        return current
 
     def _get_aclient(self) -> AsyncOpenAI:
         """The async SDK client, rebuilt when the provider's pool changes (a new event loop)."""
-        if not self.reuse_client or self._async_http_client is not None:
-            client: AsyncOpenAI = super()._get_aclient()
-            return client
-        pool = self._provider.async_http_client
+        if not self.reuse_client:
+            return compat.AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
         current: AsyncOpenAI | None = getattr(self, "_aclient", None)
+        if self._async_http_client is not None or self.max_retries:
+            # A caller's client, or a retry client riding the pool per request: stable.
+            if current is None:
+                current = compat.AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
+                self._aclient = current
+            return current
+        pool = self._provider.async_http_client
         if current is None or self._aclient_pool is not pool:
-            current = AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
+            current = compat.AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
             self._aclient = current
             self._aclient_pool = pool
         return current
+
+    # LlamaIndex's OpenAI class wraps these in a tenacity decorator that, for
+    # max_retries > 0, resends 5xx answers and timeouts, which may have started a model
+    # swap. llamaswap's retry layer already retries what is safe, so call them unwrapped.
+
+    def _chat(self, messages: Any, **kwargs: Any) -> Any:
+        return _unretried("_chat")(self, messages, **kwargs)
+
+    def _stream_chat(self, messages: Any, **kwargs: Any) -> Any:
+        return _unretried("_stream_chat")(self, messages, **kwargs)
+
+    def _complete(self, prompt: str, **kwargs: Any) -> Any:
+        return _unretried("_complete")(self, prompt, **kwargs)
+
+    def _stream_complete(self, prompt: str, **kwargs: Any) -> Any:
+        return _unretried("_stream_complete")(self, prompt, **kwargs)
+
+    async def _achat(self, messages: Any, **kwargs: Any) -> Any:
+        return await _unretried("_achat")(self, messages, **kwargs)
+
+    async def _astream_chat(self, messages: Any, **kwargs: Any) -> Any:
+        return await _unretried("_astream_chat")(self, messages, **kwargs)
+
+    async def _acomplete(self, prompt: str, **kwargs: Any) -> Any:
+        return await _unretried("_acomplete")(self, prompt, **kwargs)
+
+    async def _astream_complete(self, prompt: str, **kwargs: Any) -> Any:
+        return await _unretried("_astream_complete")(self, prompt, **kwargs)
 
     def _get_model_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         """Request body fields: ``max_tokens`` under its legacy name, usage when streaming."""
@@ -222,3 +298,9 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         if body.get("stream") and "stream_options" not in body:
             body["stream_options"] = {"include_usage": True}
         return body
+
+
+def _unretried(name: str) -> Callable[..., Any]:
+    """LlamaIndex's implementation of ``name`` without its retry decorator."""
+    method: Callable[..., Any] = getattr(_LlamaIndexOpenAI, name)
+    return getattr(method, "__wrapped__", method)

@@ -44,6 +44,7 @@ from llamaswap.events import (
 from llamaswap.images import GeneratedImage, ImageResult
 from llamaswap.provider import LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+from llamaswap.retry import RetryPolicy
 from llamaswap.shared import shared_provider
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "ProfileChanged",
     "RateLimitError",
     "ResponseDecodeError",
+    "RetryPolicy",
     "RunningModel",
     "UIConfig",
     "UnknownEvent",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -22,9 +22,11 @@ from llamaswap._wire import (
     is_go_not_found,
     json_body,
     model_path,
+    scrub,
     server_message,
 )
 from llamaswap.errors import (
+    AuthenticationError,
     LlamaSwapError,
     NotFoundError,
     UnsupportedFeatureError,
@@ -112,15 +114,83 @@ def load(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[No
     model and is held until its health check passes, so ``/upstream/<id>/health`` is the
     known way. A 404 that llama-swap wrote means an unknown id; any other answer came
     from the model's own server, which is therefore up.
+
+    A peer's model (``peer/model``) is different: llama-swap forwards that request to the
+    peer's root, so the answer is the peer llama-swap's own ``/health`` and nothing was
+    loaded. Then a model-dispatched GET (``/props?model=<id>``) is sent, which llama-swap
+    forwards with the peer's own id, so the peer swaps the model in before answering.
     """
     path = f"/upstream/{model_path(model)}/health"
+    yield from _refuse_prefix_routed(target, model)
     response = yield Call("GET", target.url(path), timeout=timeout, model=model)
+    if _is_swap_health(response):
+        yield from _load_on_peer(target, model, timeout)
+        return None
     if response.status_code < 400:
         return None
     reason, from_swap = server_message(response.text)
     if response.status_code == 404 and not (from_swap or "model not found" in reason):
         return None  # the model server itself has no /health, but it answered
     yield from fail(target, response, model)
+
+
+def _is_swap_health(response: httpx.Response) -> bool:
+    """True for llama-swap's own ``GET /health`` answer (``200 text/plain OK``)."""
+    return (
+        response.status_code == 200
+        and response.headers.get("content-type", "").startswith("text/plain")
+        and response.text.strip() == "OK"
+    )
+
+
+def _load_on_peer(target: Target, model: str, timeout: Any) -> Op[None]:
+    """Make the peer that serves ``model`` load it (see :func:`load`)."""
+    url = target.url(f"/props?model={quote(model, safe='')}")
+    response = yield Call("GET", url, timeout=timeout, model=model)
+    if response.status_code < 400:
+        return None
+    reason, from_swap = server_message(response.text)
+    if response.status_code == 404 and not from_swap:
+        return None  # the model server has no /props, but the peer loaded it to ask
+    status, body, url = response.status_code, scrub(response.text, target.secret), str(response.url)
+    detail = f"({status}: {scrub(reason, target.secret) or 'no reason given'})"
+    if status == 401:
+        raise AuthenticationError(
+            f"{model!r} is a peer's model and the peer refused this llama-swap's key for it "
+            f"{detail}: check apiKey in this llama-swap's peers: section",
+            status_code=status,
+            body=body,
+            url=url,
+        )
+    if status == 404:
+        raise NotFoundError(
+            f"{model!r} is a peer's model and the peer does not serve it {detail}: check the "
+            "models in this llama-swap's peers: section against the peer's /v1/models",
+            status_code=status,
+            body=body,
+            url=url,
+            model=model,
+        )
+    yield from fail(target, response, model)
+
+
+def _peer_record(target: Target, model: str) -> Op[ModelInfo | None]:
+    """The listed peer record ``model`` routes to, or ``None``.
+
+    ``peer/model`` matches its record; a bare name matches when exactly one peer lists it
+    and no listed local model or alias has that name (llama-swap's routing rule).
+    """
+    try:
+        response = yield Call("GET", target.url("/v1/models"))
+        models = [] if response.is_error else parse_models(response.json())
+    except (LlamaSwapError, ValueError):
+        return None
+    if any(m.id == model or model in m.aliases for m in models if m.type != "peer"):
+        return None
+    exact = [m for m in models if m.type == "peer" and m.id == model]
+    bare = [m for m in models if m.type == "peer" and m.peer_id and m.id == f"{m.peer_id}/{model}"]
+    found = exact or bare
+    return found[0] if len(found) == 1 else None
 
 
 def unload(target: Target, model: str | None = None, timeout: Any = USE_CLIENT_DEFAULT) -> Op[None]:
@@ -134,6 +204,7 @@ def unload(target: Target, model: str | None = None, timeout: Any = USE_CLIENT_D
             yield from fail(target, response)
         return None
     path = f"/api/models/unload/{model_path(model)}"
+    yield from _refuse_prefix_routed(target, model)
     response = yield Call("POST", target.url(path), timeout=timeout, model=model)
     if is_go_not_found(response) or response.status_code == 405:
         raise UnsupportedFeatureError(
@@ -143,9 +214,60 @@ def unload(target: Target, model: str | None = None, timeout: Any = USE_CLIENT_D
             body=response.text,
             url=str(response.url),
         )
+    if response.status_code == 404:
+        peer = yield from _peer_record(target, model)
+        if peer is not None:
+            # llama-swap answers 404 for a peer's model: it never stops a peer's processes.
+            raise NotFoundError(
+                f"{model!r} is served by peer {peer.peer_id!r} ({peer.id}); llama-swap only "
+                "unloads its own models and never stops a peer's (404: model not found): "
+                "unload it on the peer's llama-swap",
+                status_code=404,
+                body=scrub(response.text, target.secret),
+                url=str(response.url),
+                model=model,
+            )
     if response.is_error:
         yield from fail(target, response, model)
     return None
+
+
+def _refuse_prefix_routed(target: Target, model: str) -> Op[None]:
+    """Raise :class:`NotFoundError` for an id llama-swap's path routes would misread.
+
+    ``/upstream/<id>/...`` and ``/api/models/unload/<id>`` find the model by the longest
+    leading path segments that name one, so an unlisted ``qwen/x``, ``qwen/`` or ``/qwen``
+    would load or unload ``qwen``. Only ids with a ``/`` can be misread; for those the
+    model list is asked first, and an unlisted id that a listed one prefixes, or that has
+    an empty or dot segment, is refused with the ids llama-swap serves.
+    """
+    if "/" not in model:
+        return None
+    try:
+        response = yield Call("GET", target.url("/v1/models"))
+        models = [] if response.is_error else parse_models(response.json())
+    except (LlamaSwapError, ValueError):
+        return None  # llama-swap will answer the real request; let it speak
+    names = {m.id for m in models} | {a for m in models for a in m.aliases}
+    if not models or model in names:
+        return None
+    prefix = next(
+        (n for n in sorted(names, key=len, reverse=True) if model.startswith(n + "/")), None
+    )
+    odd = any(part in ("", ".", "..") for part in model.split("/"))
+    if prefix is None and not odd:
+        return None
+    ids = [m.id for m in models]
+    why = (
+        f"llama-swap would route it to {prefix!r} by its leading path segment"
+        if prefix is not None
+        else "an id with an empty, '.' or '..' segment cannot be addressed in a URL path"
+    )
+    raise NotFoundError(
+        f"llama-swap lists no model {model!r} ({why}); it lists: {', '.join(ids)}",
+        model=model,
+        available=ids,
+    )
 
 
 def health(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[bool]:

@@ -8,6 +8,7 @@ empty-bodied 502 when a model server dies before answering. All of them land her
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,10 +55,15 @@ class Call:
 
 
 def model_path(model: str) -> str:
-    """A model id as one URL path segment (``/`` and spaces quoted)."""
+    """A model id as one URL path segment (``/`` and spaces quoted).
+
+    ``.`` and ``..`` are quoted too (``%2E``): left bare, URL normalisation drops them as
+    dot segments, and ``unload(".")`` would become ``POST /api/models/unload/`` (unload all).
+    """
     if not isinstance(model, str) or not model:
         raise ValueError("model must be a non-empty string naming a llama-swap model id")
-    return quote(model, safe="")
+    segment = quote(model, safe="")
+    return segment.replace(".", "%2E") if segment in (".", "..") else segment
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -65,6 +71,27 @@ def scrub(text: str, secret: str | None) -> str:
     if secret and secret in text:
         return text.replace(secret, "***")
     return text
+
+
+def request_secret(request: httpx.Request | None) -> str | None:
+    """The key a request carries (``Bearer``, ``x-api-key`` or a Basic password), if any.
+
+    llama-swap forwards the header to model servers, and some echo requests in their
+    answers, so anything shown from an answer is scrubbed of what the request sent.
+    """
+    if request is None:
+        return None
+    auth = str(request.headers.get("authorization", ""))
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip()).decode("utf-8", errors="replace")
+        except ValueError:
+            return None
+        return decoded.partition(":")[2] or None
+    return str(request.headers.get("x-api-key", "")) or None
 
 
 def server_message(body: str) -> tuple[str, bool]:
@@ -178,12 +205,13 @@ def json_body(response: httpx.Response, *, what: str) -> Any:
     try:
         return response.json()
     except (ValueError, UnicodeDecodeError) as exc:
+        text = scrub(_text(response), request_secret(response.request))
         raise ResponseDecodeError(
             f"{what} did not return JSON ({exc.__class__.__name__}: {exc}); "
             f"got {response.headers.get('content-type', 'no content-type')}: "
-            f"{_text(response)[:120]!r}",
+            f"{text[:120]!r}",
             url=str(response.request.url) if response.request is not None else "",
-            body=_text(response)[:200],
+            body=text[:200],
         ) from None
 
 

@@ -18,6 +18,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+import httpx
+
 from llamaswap.errors import DSNError
 
 DEFAULT_DSN = "llama-swap://localhost:8080"
@@ -131,6 +133,10 @@ def parse_dsn(dsn: str) -> DSN:
 
     clean_path = _clean_path(parts.path)
     base = f"{wire_scheme}://{_netloc(host, port)}{clean_path}"
+    try:  # what httpx will refuse at the first call must fail here, as a DSNError
+        httpx.URL(base)
+    except httpx.InvalidURL as exc:
+        raise DSNError(f"the DSN is not a usable URL ({exc}); for example {_EXAMPLE!r}") from None
     return DSN(
         base_url=base,
         scheme=wire_scheme,
@@ -182,6 +188,15 @@ def _check_host(host: str) -> None:
                 "the DSN has a malformed IPv6 host; write it in brackets: 'llama-swap://[::1]:8080'"
             ) from None
         return
+    parts = host.split(".")
+    if len(parts) == 4 and all(part.isdigit() for part in parts):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise DSNError(
+                f"the DSN host {host!r} is not a valid IPv4 address (each part 0-255, no "
+                f"leading zeros); for example {_EXAMPLE!r}"
+            ) from None
     bad = set(host) - set("abcdefghijklmnopqrstuvwxyz0123456789-._~")
     if bad or host.startswith(".") or ".." in host:
         raise DSNError(

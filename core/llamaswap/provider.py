@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -32,7 +32,17 @@ from llamaswap.errors import (
 from llamaswap.events import Event, SSEDecoder, decode_event
 from llamaswap.images import ImageResult
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+from llamaswap.retry import (
+    AsyncRetryTransport,
+    RetryPolicy,
+    RetryTransport,
+    riding_async_client,
+    riding_client,
+)
 from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport
+
+if TYPE_CHECKING:
+    import openai
 
 logger = logging.getLogger("llamaswap")
 
@@ -55,6 +65,10 @@ class LlamaSwapProvider:
             bounds connecting (10 s) but never reading, because a cold swap can take
             minutes; pass ``timeout=`` per call to bound a call.
         headers: extra headers sent with every request.
+        max_retries: opt-in retries (an int or a :class:`~llamaswap.RetryPolicy`) for the
+            clients this provider creates, and so for every client riding them. Only what
+            started nothing is retried: a 429 (after its ``Retry-After``, capped) and a
+            refused connection; never a 5xx, a timeout or a cut-off read. Default 0.
 
     Example:
         >>> from llamaswap import LlamaSwapProvider
@@ -72,6 +86,7 @@ class LlamaSwapProvider:
         async_http_client: httpx.AsyncClient | None = None,
         timeout: TimeoutArg = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
+        max_retries: int | RetryPolicy = 0,
     ) -> None:
         if dsn is not None and base_url is not None:
             raise DSNError("pass either dsn or base_url, not both")
@@ -102,6 +117,7 @@ class LlamaSwapProvider:
         self._async_loop: asyncio.AbstractEventLoop | None = None  # the loop it serves
         self._owns_client = http_client is None
         self._owns_async_client = async_http_client is None
+        self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
 
     # -- identity ---------------------------------------------------------------
 
@@ -141,7 +157,9 @@ class LlamaSwapProvider:
         """The pooled sync client (created on first use)."""
         if self._client is None:
             self._client = httpx.Client(
-                timeout=self._timeout, follow_redirects=False, transport=GuardedTransport()
+                timeout=self._timeout,
+                follow_redirects=False,
+                transport=GuardedTransport(RetryTransport(httpx.HTTPTransport(), self._retry)),
             )
         return self._client
 
@@ -161,10 +179,94 @@ class LlamaSwapProvider:
                 self._async_client = None  # its connections died with the old loop
         if self._async_client is None:
             self._async_client = httpx.AsyncClient(
-                timeout=self._timeout, follow_redirects=False, transport=AsyncGuardedTransport()
+                timeout=self._timeout,
+                follow_redirects=False,
+                transport=AsyncGuardedTransport(
+                    AsyncRetryTransport(httpx.AsyncHTTPTransport(), self._retry)
+                ),
             )
             self._async_loop = loop
         return self._async_client
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy of the clients this provider creates (``max_retries=``)."""
+        return self._retry
+
+    def pooled_client(
+        self,
+        *,
+        max_retries: int | RetryPolicy | None = None,
+        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+    ) -> httpx.Client:
+        """A light ``httpx.Client`` that sends through :attr:`http_client`'s pool.
+
+        For libraries that want a client of their own (and may close it) without a second
+        pool. ``max_retries=None`` keeps the provider's retry policy; an int or a
+        :class:`~llamaswap.RetryPolicy` replaces it for this client. Closing it leaves the
+        pool open.
+        """
+        return riding_client(lambda: self.http_client, max_retries=max_retries, timeout=timeout)
+
+    def pooled_async_client(
+        self,
+        *,
+        max_retries: int | RetryPolicy | None = None,
+        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+    ) -> httpx.AsyncClient:
+        """The async twin of :meth:`pooled_client`; follows the pool to each event loop."""
+        return riding_async_client(
+            lambda: self.async_http_client, max_retries=max_retries, timeout=timeout
+        )
+
+    def openai_client(
+        self,
+        *,
+        max_retries: int | RetryPolicy | None = None,
+        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+    ) -> openai.OpenAI:
+        """An ``openai.OpenAI`` for this llama-swap, on this provider's pool.
+
+        The key (or a placeholder a keyless llama-swap ignores) and ``<base_url>/v1`` are
+        set, the SDK's own retries are off (``max_retries`` here is this package's safe
+        retry, see :class:`~llamaswap.RetryPolicy`), reads never time out (a cold swap can
+        take minutes), a cut-off stream raises :class:`IncompleteResponseError`, and
+        errors are llama-swap's typed errors that are also the SDK's classes. Needs the
+        ``openai`` package.
+        """
+        compat = _openai_compat()
+        client: openai.OpenAI = compat.OpenAI(
+            **compat.client_kwargs(
+                base_url=self.openai_base_url,
+                api_key=self.api_key,
+                timeout=timeout,
+                default_headers=self._extra_headers(),
+            ),
+            http_client=self.pooled_client(max_retries=max_retries, timeout=timeout),
+        )
+        return client
+
+    def async_openai_client(
+        self,
+        *,
+        max_retries: int | RetryPolicy | None = None,
+        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+    ) -> openai.AsyncOpenAI:
+        """The async twin of :meth:`openai_client` (``openai.AsyncOpenAI``)."""
+        compat = _openai_compat()
+        aclient: openai.AsyncOpenAI = compat.AsyncOpenAI(
+            **compat.client_kwargs(
+                base_url=self.openai_base_url,
+                api_key=self.api_key,
+                timeout=timeout,
+                default_headers=self._extra_headers(),
+            ),
+            http_client=self.pooled_async_client(max_retries=max_retries, timeout=timeout),
+        )
+        return aclient
+
+    def _extra_headers(self) -> dict[str, str]:
+        return {k: v for k, v in self._plain_headers.items() if k.lower() != "user-agent"}
 
     def close(self) -> None:
         """Close the sync client if this provider created it."""
@@ -212,7 +314,10 @@ class LlamaSwapProvider:
         return await self._arun(ops.list_models(self._target, timeout))
 
     def get_model(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> ModelInfo:
-        """The listed record for ``model`` (id or alias), or :class:`NotFoundError`."""
+        """The listed record for ``model``, or :class:`NotFoundError`.
+
+        ``model`` is an id, an alias, or a bare name that exactly one peer lists.
+        """
         return _pick(model, self.list_models(timeout=timeout))
 
     async def aget_model(
@@ -234,6 +339,11 @@ class LlamaSwapProvider:
 
         Raises :class:`NotFoundError` for an unknown id (listing the known ones) and
         :class:`ModelLoadError` with llama-swap's reason when the model fails to start.
+
+        A peer's model (``peer/model``, or a bare name only one peer lists) is loaded on
+        that peer, when the peer is a llama-swap: this returns once the peer has it ready.
+        A peer that is not a llama-swap has nothing to load, and this returns at once.
+        An unreachable peer raises :class:`UpstreamError` (llama-swap's 502).
         """
         self._run(ops.load(self._target, model, timeout))
 
@@ -242,7 +352,12 @@ class LlamaSwapProvider:
         await self._arun(ops.load(self._target, model, timeout))
 
     def unload(self, model: str | None = None, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> None:
-        """Stop ``model``, or every local model when no model is given."""
+        """Stop ``model``, or every local model when no model is given.
+
+        llama-swap never stops a peer's models: ``unload("peer/model")`` raises
+        :class:`NotFoundError` (llama-swap's 404) saying which peer serves it, and
+        ``unload()`` leaves peers alone.
+        """
         self._run(ops.unload(self._target, model, timeout))
 
     async def aunload(
@@ -470,6 +585,17 @@ class LlamaSwapProvider:
         )
 
 
+def _openai_compat() -> Any:
+    try:
+        from llamaswap import openai_compat
+    except ImportError as exc:
+        raise ImportError(
+            "openai_client() and async_openai_client() need the OpenAI SDK: pip install openai "
+            f"(or llamaswap[langchain] / llamaswap[llama-index]); import failed: {exc}"
+        ) from exc
+    return openai_compat
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -483,6 +609,10 @@ def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:
     for info in models:
         if info.id == model or model in info.aliases:
             return info
+    # A bare name that exactly one peer lists routes to that peer's ``peer/model`` record.
+    bare = [m for m in models if m.type == "peer" and m.id == f"{m.peer_id}/{model}"]
+    if len(bare) == 1:
+        return bare[0]
     ids = [m.id for m in models]
     raise NotFoundError(
         f"llama-swap lists no model {model!r}; it lists: {', '.join(ids) or 'nothing'}",

@@ -8,17 +8,35 @@ and watch every ``text/event-stream`` answer to a completion route: a stream tha
 without ``[DONE]`` or a finish reason raises :class:`IncompleteResponseError`, and an
 appended llama-swap error raises the matching typed error. Every client a provider creates
 uses them, so any OpenAI SDK client riding the provider's pool gets this for free.
+
+They also check what the model server sent (:mod:`llamaswap.answer_checks`): a stream
+event that is not a JSON event, a stream request answered without ``text/event-stream``,
+and a non-streamed answer that is not the API's JSON raise :class:`ResponseDecodeError`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import httpx
 
-from llamaswap.errors import IncompleteResponseError, ModelLoadError, UpstreamError
+from llamaswap.answer_checks import (
+    check_stream_event,
+    checked,
+    not_a_stream,
+    request_json,
+    route_of,
+    subject_for,
+)
+from llamaswap.errors import (
+    IncompleteResponseError,
+    ModelLoadError,
+    ResponseDecodeError,
+    UpstreamError,
+)
 
 _GUARDED_SUFFIXES = ("/chat/completions", "/completions")
 _FINISH = re.compile(rb'"finish_reason"\s*:\s*"')
@@ -28,8 +46,9 @@ _LOAD_PREFIX = "unspecific error:"
 class StreamScanner:
     """Watches the lines of one completion stream; pure, so it is tested on its own."""
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, request: httpx.Request | None = None) -> None:
         self.model = model
+        self._subject = subject_for(request, model) if request is not None else None
         self.done = False
         self.finished = False
         self.events = 0
@@ -68,7 +87,9 @@ class StreamScanner:
             payload = line[5:].strip()
             if payload == b"[DONE]":
                 self.done = True
-            elif _FINISH.search(payload):
+                return
+            check_stream_event(payload, self.events, self._subject)
+            if _FINISH.search(payload):
                 self.finished = True
         elif line.startswith(b"{"):
             self._appended_error(line)
@@ -106,14 +127,6 @@ def _guarded(request: httpx.Request, response: httpx.Response) -> bool:
         and request.url.path.endswith(_GUARDED_SUFFIXES)
         and response.headers.get("content-type", "").startswith("text/event-stream")
     )
-
-
-def _request_model(request: httpx.Request) -> str | None:
-    try:
-        model = json.loads(request.content).get("model")
-    except (ValueError, AttributeError, httpx.RequestNotRead):
-        return None
-    return model if isinstance(model, str) else None
 
 
 def _cut(scanner: StreamScanner, exc: httpx.TransportError) -> IncompleteResponseError:
@@ -161,6 +174,61 @@ class _AsyncGuardedStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+class _FailingStream(httpx.SyncByteStream):
+    """A body that raises when read: the client has the headers, the read says why."""
+
+    def __init__(self, inner: httpx.SyncByteStream, error: ResponseDecodeError) -> None:
+        self._inner = inner
+        self._error = error
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise self._error
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncFailingStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, error: ResponseDecodeError) -> None:
+        self._inner = inner
+        self._error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        raise self._error
+        yield b""  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self._inner.aclose()
+
+
+def _inspect(
+    request: httpx.Request,
+    response: httpx.Response,
+    guard: Callable[[Any, StreamScanner], Any],
+    fail: Callable[[Any, ResponseDecodeError], Any],
+) -> httpx.Response:
+    """Wrap an OpenAI-route answer in the check it needs; one logic for sync and async.
+
+    The request body is parsed at most once, and only for a 2xx answer on an
+    OpenAI-compatible route (the model names the error; ``stream`` and the input count
+    decide what a valid answer is).
+    """
+    if route_of(request.url.path) is None or not 200 <= response.status_code < 300:
+        return response
+    body = request_json(request)
+    model = body.get("model") if isinstance(body.get("model"), str) else None
+    if _guarded(request, response):
+        response.stream = guard(response.stream, StreamScanner(model, request))
+        return response
+    if body.get("stream") is True and request.url.path.endswith(_GUARDED_SUFFIXES):
+        error = not_a_stream(request, response, model)
+        if error is not None:
+            response.stream = fail(response.stream, error)
+            return response
+    return checked(request, response, body)
+
+
 class GuardedTransport(httpx.BaseTransport):
     """An httpx transport that raises on cut-off completion streams."""
 
@@ -170,11 +238,7 @@ class GuardedTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send through the inner transport; wrap completion streams in the scanner."""
         response = self._inner.handle_request(request)
-        if _guarded(request, response) and isinstance(response.stream, httpx.SyncByteStream):
-            response.stream = _GuardedStream(
-                response.stream, StreamScanner(_request_model(request))
-            )
-        return response
+        return _inspect(request, response, _GuardedStream, _FailingStream)
 
     def close(self) -> None:
         """Close the inner transport."""
@@ -190,11 +254,7 @@ class AsyncGuardedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send through the inner transport; wrap completion streams in the scanner."""
         response = await self._inner.handle_async_request(request)
-        if _guarded(request, response) and isinstance(response.stream, httpx.AsyncByteStream):
-            response.stream = _AsyncGuardedStream(
-                response.stream, StreamScanner(_request_model(request))
-            )
-        return response
+        return _inspect(request, response, _AsyncGuardedStream, _AsyncFailingStream)
 
     async def aclose(self) -> None:
         """Close the inner transport."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ EMBED_GGUF = "all-minilm-l6-v2-f16.gguf"
 RUN_ENV = "LLAMASWAP_RIG_RUN"  # set in every upstream's env so leftovers can be found
 
 # Models whose cmd uses ${PORT}; llama-swap hands ports out from startPort in sorted-ID order.
-PORTED_MODELS = ("embed", "fake-model", "qwen", "qwen-b", "scripted", "sd")
-ALL_MODELS = (*PORTED_MODELS, "broken")
+PORTED_MODELS = ("embed", "fake-model", "misbehaving", "qwen", "qwen-b", "scripted", "sd")
+# Only in rigs that name them: the misbehaving test upstream stays out of the shared rig.
+OPT_IN_MODELS = ("misbehaving",)
+ALL_MODELS = (*(m for m in PORTED_MODELS if m not in OPT_IN_MODELS), "broken")
 CHAT_MODELS = ("qwen", "qwen-b")
 
 
@@ -42,7 +45,7 @@ def _q(path: Path) -> str:
     return shlex.quote(str(path))
 
 
-def upstream_ports(start_port: int, models: tuple[str, ...] = PORTED_MODELS) -> dict[str, int]:
+def upstream_ports(start_port: int, models: tuple[str, ...] = ALL_MODELS) -> dict[str, int]:
     """The port llama-swap will give each ported model (sorted IDs, consecutive from start)."""
     ported = sorted(m for m in models if m in PORTED_MODELS)
     return {model: start_port + i for i, model in enumerate(ported)}
@@ -65,12 +68,19 @@ def build_config(
     fast_load: float = 0.0,
     ttl: int = 0,
     groups: bool = False,
+    concurrency_limits: Mapping[str, int] | None = None,
+    peers: Mapping[str, Mapping[str, Any]] | None = None,
+    send_loading_state: bool = False,
 ) -> dict[str, Any]:
     """Build the config dict.
 
     ``models`` picks a subset (a small rig for process-lifecycle tests). ``groups=True`` keeps
     ``sd``/``fake-model``/``embed`` resident beside the chat model (one ``chat`` swap group and
     one non-exclusive ``aux`` group); the default is llama-swap's one-model-at-a-time.
+    ``concurrency_limits`` sets ``concurrencyLimit`` per model id (load tests);
+    ``peers`` is written as llama-swap's ``peers:`` section, e.g.
+    ``{"far": {"proxy": "http://127.0.0.1:PORT", "apiKey": "...", "models": [...]}}``.
+    ``send_loading_state=True`` sets the global ``sendLoadingState`` (load progress streamed).
     """
     py = shlex.quote(os.path.abspath(python))  # abspath, not resolve: keep the venv symlink
     llamacpp = f"{py} {_q(UPSTREAMS_DIR / 'llamacpp.py')} --port ${{PORT}}"
@@ -136,6 +146,12 @@ def build_config(
             metadata={"kind": "test-upstream"},
             capabilities={"in": ["text"], "out": ["text"], "tools": True},
         ),
+        "misbehaving": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'misbehaving.py')} --port ${{PORT}}",
+            name="Misbehaving test upstream",
+            description="Answers with broken bodies on purpose (bad-input tests); not a model",
+            metadata={"kind": "test-upstream"},
+        ),
         "broken": {
             "cmd": "/bin/false",
             "proxy": "http://127.0.0.1:9",
@@ -147,6 +163,10 @@ def build_config(
     unknown = set(models) - set(all_models)
     if unknown:
         raise ValueError(f"unknown rig model IDs: {sorted(unknown)}")
+    for mid, limit in (concurrency_limits or {}).items():
+        if mid not in models:
+            raise ValueError(f"concurrency_limits names a model not in this rig: {mid!r}")
+        all_models[mid]["concurrencyLimit"] = int(limit)
     cfg: dict[str, Any] = {
         "healthCheckTimeout": health_check_timeout,
         "logLevel": "debug",
@@ -158,6 +178,13 @@ def build_config(
     }
     if api_keys:
         cfg["apiKeys"] = list(api_keys)
+    if send_loading_state:
+        cfg["sendLoadingState"] = True
+    if peers:
+        cfg["peers"] = {
+            str(pid): {k: list(v) if k == "models" else v for k, v in spec.items()}
+            for pid, spec in peers.items()
+        }
     if groups:
         chat = [m for m in CHAT_MODELS if m in models]
         aux = [m for m in models if m not in CHAT_MODELS]

@@ -324,6 +324,23 @@ class Rig:
             **self.config_kwargs,
         )
         rigconfig.write_config(self.config_path, self.config)
+        self._spawn("w")
+        return self
+
+    def restart(self) -> Rig:
+        """Stop llama-swap (and its upstreams) and start it again on the same port and config.
+
+        For tests of clients that must survive a llama-swap restart (stale pooled
+        connections); the log keeps both runs.
+        """
+        if self.proc is None:
+            raise RigError("rig not started")
+        self.stop()
+        self._spawn("a")
+        return self
+
+    def _spawn(self, log_mode: str) -> None:
+        assert self.binary is not None
         argv = [
             *self.binary.argv,
             "-config",
@@ -337,7 +354,7 @@ class Rig:
             f"llama-swap flavour: {self.binary.flavour} ({self.binary.source}); "
             f"listening on {self.base_url}; run dir {self.run_dir}"
         )
-        self._log_file = self.log_path.open("w")
+        self._log_file = self.log_path.open("a" if log_mode == "a" else "w")
         started = time.monotonic()
         self.proc = subprocess.Popen(
             argv,
@@ -356,7 +373,6 @@ class Rig:
             raise
         self.startup_seconds = time.monotonic() - started
         self._say(f"llama-swap healthy after {self.startup_seconds:.2f} s; DSN {self.dsn}")
-        return self
 
     def _wait_healthy(self, started: float) -> None:
         assert self.proc is not None

@@ -471,6 +471,14 @@ def checks(c: httpx.Client, srv: Server, tag: str) -> None:
         r.status_code == 200 and r.json()["responder"].endswith("-peer"),
         r.text,
     )
+    # A GET model route gets ?model= rewritten to the peer's id, so the peer loads it and
+    # its upstream answers (this one has no /props: its own 404, not llama-swap's).
+    r = c.get("/props", params={"model": "remote/llama-3"})
+    check(
+        "peer GET route: ?model= rewritten",
+        r.status_code == 404 and "llama-swap" not in r.text,
+        f"{r.status_code} {r.text[:120]}",
+    )
 
 
 def auth_checks(base: str) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, quote_plus, unquote
 
 import aiohttp
 from aiohttp import web
@@ -364,7 +364,11 @@ class DoubleServer:
             return await self.serve_local(request, real, body, target_path, streaming, path, True)
         peer = self.cfg.resolve_peer_model(model)
         if peer is not None:
-            if model != peer[1]:
+            if model != peer[1] and request.method == "GET":
+                # v250 ReplaceRequestModel: GET routes get ?model= rewritten (Go's sorted
+                # url.Values.Encode), so the peer sees its own id.
+                target_path = path + "?" + _go_query_set(request, "model", peer[1])
+            elif model != peer[1]:
                 body = rewrite_json_model(body, peer[1])
             return await self.serve_peer(request, peer[0], peer[1], body, target_path, True)
         return self.error(request, 404, NO_ROUTER)
@@ -478,7 +482,12 @@ class DoubleServer:
                     self.session, request, peer.proxy + target, body, hooks
                 )
             except UpstreamUnavailableError as err:
-                return self.error(request, 502, f"peer proxy error: {_go_dial_error(err)}")
+                # v250's peer ReverseProxy ErrorHandler uses http.Error: plain text, not JSON.
+                return go_text(
+                    502,
+                    f"peer proxy error: {_go_dial_error(err)}\n",
+                    {"X-Content-Type-Options": "nosniff"},
+                )
             return await relay(request, upstream, hooks)
         finally:
             if entry is not None:
@@ -514,6 +523,12 @@ class DoubleServer:
         peer = self.cfg.resolve_peer_model(model_id)
         if peer is not None:
             body = await request.read()
+            if search != peer[1] and remaining.startswith("/upstream/"):
+                # v250 quirk (ReplaceRequestModel on a path that still starts with
+                # /upstream/): the peer gets /upstream/<its model id> + the remaining path.
+                target = quote(f"/upstream/{peer[1]}{remaining}", safe=_GO_PATH_SAFE) + (
+                    f"?{qs}" if qs else ""
+                )
             return await self.serve_peer(request, peer[0], peer[1], body, target, False)
         return self.error(request, 404, f"no router for model {model_id}")
 
@@ -889,7 +904,18 @@ def _escaped_suffix(escaped: str, decoded_prefix: str) -> str:
     if pre_i != len(decoded_prefix):
         return ""
     rest = escaped[raw_i:]
-    return rest if rest.startswith("/") else quote(rest)
+    # v250 forwards the rest as a path of its own: ``model%2F/x`` -> ``/%2F/x``.
+    return rest if rest.startswith("/") or not rest else "/" + rest
+
+
+_GO_PATH_SAFE = "/!$&'()*+,;=:@"  # what Go's URL.EscapedPath leaves unescaped besides unreserved
+
+
+def _go_query_set(request: web.Request, key: str, value: str) -> str:
+    """The query with ``key`` set to ``value``, encoded like Go's ``url.Values.Encode``."""
+    pairs = [(k, v) for k, v in request.query.items() if k != key] + [(key, value)]
+    pairs.sort(key=lambda kv: kv[0])  # stable: repeated keys keep their order
+    return "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in pairs)
 
 
 def _go_dial_error(err: UpstreamUnavailableError) -> str:
@@ -902,5 +928,5 @@ def _go_dial_error(err: UpstreamUnavailableError) -> str:
 def build_app(server: DoubleServer) -> web.Application:
     """The aiohttp application wrapping :class:`DoubleServer`."""
     app = web.Application(client_max_size=1024**4)
-    app.router.add_route("*", "/{tail:.*}", server.dispatch)
+    app.router.add_route("*", r"/{tail:(?s:.*)}", server.dispatch)  # ids may hold %0A
     return app

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -102,6 +103,7 @@ def _error(message: str, etype: str, code: str | None = None) -> dict[str, Any]:
 
 
 class Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # head and body are separate writes: no 40 ms delayed-ACK stall
     protocol_version = "HTTP/1.1"
     server_version = "llamaswap-rig-fast/1"
 
@@ -278,6 +280,13 @@ class Handler(BaseHTTPRequestHandler):
         )
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: when llama-swap opens dozens of connections
+    # at once (load tests) the overflow is reset and llama-swap answers 502. Go's
+    # cmd/fake-model listens with the system's somaxconn; so does this.
+    request_queue_size = socket.SOMAXCONN
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=NAME)
     parser.add_argument("--port", type=int, required=True)
@@ -291,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     Settings.model = args.model
     Settings.started = time.monotonic()
 
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server = _Server((args.host, args.port), Handler)
     server.daemon_threads = True
 
     def on_term(signum: int, _frame: object) -> None:

@@ -141,6 +141,7 @@ def _timings(prompt: int, completion: int) -> dict[str, Any]:
 
 
 class Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # head and body are separate writes: no 40 ms delayed-ACK stall
     protocol_version = "HTTP/1.1"
     server_version = "llamaswap-rig-scripted/1"
 

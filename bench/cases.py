@@ -1,0 +1,368 @@
+"""The comparisons: each pits one of our calls against its nearest peer on the same server.
+
+Every case builds both sides once (clients, models, pools), then hands two zero-argument
+callables to the harness. Both sides send the same request to the same model, so the
+difference is client-side work: our wrappers, the provider's pool, the stream guard.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_openai import ChatOpenAI
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
+from openai.types.chat import ChatCompletionMessageParam
+
+from bench.harness import Result, acompare, acompare_throughput, compare, run_async
+from langchain_llamaswap import ChatLlamaSwap
+from llama_index_llamaswap import LlamaSwap
+from llamaswap import LlamaSwapProvider
+
+PEER_KEY = "x"  # the rig runs without apiKeys; llama-swap ignores any bearer
+BIG_PROMPT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Env:
+    """Where the rig listens and how hard to measure."""
+
+    base_url: str  # http://127.0.0.1:PORT
+    dsn: str
+    chat_model: str = "fake-model"
+    long_model: str = "fake-long"  # 512 words per answer, for per-chunk costs
+    image_model: str = "sd"
+    rounds: int = 30
+    batch_seconds: float = 0.12
+    warmup: int = 20
+    burst_total: int = 200
+    burst_in_flight: int = 32
+    burst_rounds: int = 6
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def timing(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "batch_seconds": self.batch_seconds, "warmup": self.warmup}
+
+
+PROMPT = "Say something short."
+LC_MESSAGES: list[BaseMessage] = [HumanMessage(PROMPT)]
+OAI_MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
+
+
+def _chat_peer(env: Env, model: str | None = None) -> ChatOpenAI:
+    # stream_usage=True because ChatLlamaSwap defaults to it: same bytes on the wire.
+    return ChatOpenAI(
+        model=model or env.chat_model,
+        base_url=env.openai_base,
+        api_key=PEER_KEY,  # type: ignore[arg-type]
+        max_retries=0,
+        stream_usage=True,
+    )
+
+
+def _chat_ours(env: Env, model: str | None = None) -> ChatLlamaSwap:
+    return ChatLlamaSwap(model=model or env.chat_model, dsn=env.dsn)
+
+
+# ------------------------------------------------------------------ management API
+
+
+def list_models_sync(env: Env) -> Result:
+    provider = LlamaSwapProvider(env.dsn)
+    raw = httpx.Client()
+    url = f"{env.base_url}/v1/models"
+    try:
+        return compare(
+            "list_models",
+            provider.list_models,
+            lambda: raw.get(url).json(),
+            labels=("LlamaSwapProvider.list_models()", "httpx.Client.get + .json()"),
+            **env.timing(),
+        )
+    finally:
+        provider.close()
+        raw.close()
+
+
+def list_models_async(env: Env) -> Result:
+    async def run() -> Result:
+        provider = LlamaSwapProvider(env.dsn)
+        url = f"{env.base_url}/v1/models"
+        async with httpx.AsyncClient() as raw:
+
+            async def peer() -> object:
+                return (await raw.get(url)).json()
+
+            try:
+                return await acompare(
+                    "alist_models",
+                    provider.alist_models,
+                    peer,
+                    labels=("LlamaSwapProvider.alist_models()", "httpx.AsyncClient.get + .json()"),
+                    **env.timing(),
+                )
+            finally:
+                await provider.aclose()
+
+    return run_async(run())
+
+
+def running_sync(env: Env) -> Result:
+    provider = LlamaSwapProvider(env.dsn)
+    raw = httpx.Client()
+    url = f"{env.base_url}/running"
+    try:
+        return compare(
+            "running",
+            provider.running,
+            lambda: raw.get(url).json(),
+            labels=("LlamaSwapProvider.running()", "httpx.Client.get + .json()"),
+            **env.timing(),
+        )
+    finally:
+        provider.close()
+        raw.close()
+
+
+def image_sync(env: Env) -> Result:
+    provider = LlamaSwapProvider(env.dsn)
+    raw = httpx.Client()
+    url = f"{env.base_url}/v1/images/generations"
+    body = {
+        "model": env.image_model,
+        "prompt": "a red square",
+        "n": 1,
+        "size": "64x64",
+        "response_format": "b64_json",
+    }
+
+    def ours() -> bytes:
+        return (
+            provider.generate_image("a red square", model=env.image_model, size="64x64", n=1)
+            .images[0]
+            .data
+        )
+
+    def peer() -> bytes:
+        return base64.b64decode(raw.post(url, json=body).json()["data"][0]["b64_json"])
+
+    try:
+        return compare(
+            "generate_image",
+            ours,
+            peer,
+            labels=("LlamaSwapProvider.generate_image(n=1, 64x64)", "httpx POST + b64decode"),
+            **env.timing(),
+        )
+    finally:
+        provider.close()
+        raw.close()
+
+
+# ------------------------------------------------------------------ LangChain
+
+
+def lc_invoke(env: Env) -> Result:
+    ours, peer = _chat_ours(env), _chat_peer(env)
+    return compare(
+        "langchain invoke",
+        lambda: ours.invoke(LC_MESSAGES),
+        lambda: peer.invoke(LC_MESSAGES),
+        labels=("ChatLlamaSwap.invoke", "ChatOpenAI.invoke"),
+        **env.timing(),
+    )
+
+
+def _big_prompt(size: int) -> str:
+    """About ``size`` bytes of RAG-like context: numbered passages with quotes and newlines."""
+    words = ("swap", "model", "proxy", "llama", "server", "context", "token", "answer")
+    parts: list[str] = []
+    total = 0
+    n = 0
+    while total < size:
+        line = f'[{n}] "{words[n % 8]}" passage {n}: ' + " ".join(
+            words[(n + i) % 8] for i in range(12)
+        )
+        parts.append(line)
+        total += len(line) + 1
+        n += 1
+    return "Answer from the context below.\n" + "\n".join(parts)
+
+
+def lc_invoke_big(env: Env) -> Result:
+    ours, peer = _chat_ours(env), _chat_peer(env)
+    messages: list[BaseMessage] = [HumanMessage(_big_prompt(BIG_PROMPT_BYTES))]
+    return compare(
+        "langchain invoke 256 KB prompt",
+        lambda: ours.invoke(messages),
+        lambda: peer.invoke(messages),
+        labels=("ChatLlamaSwap.invoke", "ChatOpenAI.invoke"),
+        note="client-side costs that grow with the request body",
+        **env.timing(),
+    )
+
+
+def lc_stream(env: Env) -> Result:
+    return _lc_stream(env, env.chat_model, "langchain stream")
+
+
+def lc_stream_long(env: Env) -> Result:
+    return _lc_stream(env, env.long_model, "langchain stream 512 chunks")
+
+
+def _lc_stream(env: Env, model: str, name: str) -> Result:
+    ours, peer = _chat_ours(env, model), _chat_peer(env, model)
+
+    def drain(model: ChatOpenAI | ChatLlamaSwap) -> Callable[[], int]:
+        def run() -> int:
+            return sum(1 for _ in model.stream(LC_MESSAGES))
+
+        return run
+
+    return compare(
+        name,
+        drain(ours),
+        drain(peer),
+        labels=("ChatLlamaSwap.stream (drained)", "ChatOpenAI.stream (drained)"),
+        unit="full answer",
+        **env.timing(),
+    )
+
+
+def lc_ainvoke(env: Env) -> Result:
+    async def run() -> Result:
+        ours, peer = _chat_ours(env), _chat_peer(env)
+
+        async def a() -> object:
+            return await ours.ainvoke(LC_MESSAGES)
+
+        async def b() -> object:
+            return await peer.ainvoke(LC_MESSAGES)
+
+        return await acompare(
+            "langchain ainvoke",
+            a,
+            b,
+            labels=("ChatLlamaSwap.ainvoke", "ChatOpenAI.ainvoke"),
+            **env.timing(),
+        )
+
+    return run_async(run())
+
+
+def lc_concurrency(env: Env) -> Result:
+    async def run() -> Result:
+        ours, peer = _chat_ours(env), _chat_peer(env)
+
+        async def a() -> object:
+            return await ours.ainvoke(LC_MESSAGES)
+
+        async def b() -> object:
+            return await peer.ainvoke(LC_MESSAGES)
+
+        return await acompare_throughput(
+            f"langchain ainvoke x{env.burst_total} ({env.burst_in_flight} in flight)",
+            a,
+            b,
+            labels=("ChatLlamaSwap.ainvoke", "ChatOpenAI.ainvoke"),
+            total=env.burst_total,
+            in_flight=env.burst_in_flight,
+            rounds=env.burst_rounds,
+            note="time per burst; throughput in extra",
+        )
+
+    return run_async(run())
+
+
+# ------------------------------------------------------------------ LlamaIndex
+
+
+def li_chat(env: Env) -> Result:
+    ours = LlamaSwap(model=env.chat_model, dsn=env.dsn)
+    peer = OpenAILike(
+        model=env.chat_model,
+        api_base=env.openai_base,
+        api_key=PEER_KEY,
+        is_chat_model=True,
+        context_window=4096,
+        max_retries=0,
+    )
+    messages = [ChatMessage(role="user", content=PROMPT)]
+    return compare(
+        "llamaindex chat",
+        lambda: ours.chat(messages),
+        lambda: peer.chat(messages),
+        labels=("LlamaSwap.chat", "OpenAILike.chat"),
+        **env.timing(),
+    )
+
+
+# ------------------------------------------------------------------ OpenAI SDK / stream guard
+
+
+def openai_stream_guard(env: Env) -> Result:
+    return _openai_stream(env, env.chat_model, "openai stream (guard)")
+
+
+def openai_stream_guard_long(env: Env) -> Result:
+    return _openai_stream(env, env.long_model, "openai stream 512 chunks (guard)")
+
+
+def _openai_stream(env: Env, model: str, name: str) -> Result:
+    provider = LlamaSwapProvider(env.dsn)
+    ours = openai.OpenAI(
+        base_url=provider.openai_base_url,
+        api_key=PEER_KEY,
+        http_client=provider.http_client,
+        max_retries=0,
+    )
+    peer = openai.OpenAI(base_url=env.openai_base, api_key=PEER_KEY, max_retries=0)
+
+    def drain(client: openai.OpenAI) -> Callable[[], int]:
+        def run() -> int:
+            stream = client.chat.completions.create(model=model, messages=OAI_MESSAGES, stream=True)
+            with stream:
+                return sum(1 for _ in stream)
+
+        return run
+
+    try:
+        return compare(
+            name,
+            drain(ours),
+            drain(peer),
+            labels=("openai.OpenAI on provider.http_client", "openai.OpenAI (own client)"),
+            unit="full answer",
+            note="ours passes the stream guard transport",
+            **env.timing(),
+        )
+    finally:
+        ours.close()
+        peer.close()
+        provider.close()
+
+
+CASES: dict[str, Callable[[Env], Result]] = {
+    "list_models": list_models_sync,
+    "alist_models": list_models_async,
+    "running": running_sync,
+    "lc_invoke": lc_invoke,
+    "lc_invoke_big": lc_invoke_big,
+    "lc_stream": lc_stream,
+    "lc_stream_long": lc_stream_long,
+    "lc_ainvoke": lc_ainvoke,
+    "li_chat": li_chat,
+    "openai_stream_guard": openai_stream_guard,
+    "openai_stream_guard_long": openai_stream_guard_long,
+    "generate_image": image_sync,
+    "lc_concurrency": lc_concurrency,
+}

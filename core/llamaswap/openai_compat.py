@@ -1,0 +1,274 @@
+"""OpenAI SDK clients that ride a provider's pool and raise llama-swap's typed errors.
+
+Needs the ``openai`` package (imported here, never by the rest of ``llamaswap``).
+
+The clients subclass ``openai.OpenAI``/``AsyncOpenAI`` and change two things: a status
+error becomes llama-swap's typed error with its message (the model, llama-swap's reason)
+*and* stays an instance of the SDK's class, so ``except llamaswap.RateLimitError`` and
+``except openai.RateLimitError`` both work; a connection failure becomes
+:class:`~llamaswap.LlamaSwapConnectionError` (also an ``openai.APIConnectionError``); and
+breaking out of a ``for``/``async for`` loop over a stream closes its connection at once.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import openai
+
+from llamaswap import errors
+from llamaswap._wire import DEFAULT_TIMEOUT, error_from_response, scrub
+
+PLACEHOLDER_API_KEY = "llama-swap-no-key"
+"""Sent as the bearer when no key is configured: a keyless llama-swap ignores it, and the
+OpenAI SDK never raises "missing credentials"."""
+
+# The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and sends them as
+# headers; they mean nothing to llama-swap and must not leave the process.
+DROP_OPENAI_HEADERS: dict[str, Any] = {
+    "OpenAI-Organization": openai.omit,
+    "OpenAI-Project": openai.omit,
+}
+
+
+# -- errors that are both --------------------------------------------------------------
+
+
+class BadRequestError(errors.APIError, openai.BadRequestError):  # type: ignore[misc]
+    """400 from the model server (bad parameters, context exceeded, ...)."""
+
+
+class AuthenticationError(errors.AuthenticationError, openai.AuthenticationError):  # type: ignore[misc]
+    """401: see :class:`llamaswap.AuthenticationError`."""
+
+
+class PermissionDeniedError(errors.APIError, openai.PermissionDeniedError):  # type: ignore[misc]
+    """403 from the model server."""
+
+
+class NotFoundError(errors.NotFoundError, openai.NotFoundError):  # type: ignore[misc]
+    """404: see :class:`llamaswap.NotFoundError`."""
+
+
+class ConflictError(errors.APIError, openai.ConflictError):  # type: ignore[misc]
+    """409 (e.g. a path in llama-swap's ``ignorePaths``)."""
+
+
+class UnprocessableEntityError(errors.APIError, openai.UnprocessableEntityError):  # type: ignore[misc]
+    """422 from the model server."""
+
+
+class RateLimitError(errors.RateLimitError, openai.RateLimitError):  # type: ignore[misc]
+    """429: see :class:`llamaswap.RateLimitError` (``retry_after``)."""
+
+
+class ModelLoadError(errors.ModelLoadError, openai.InternalServerError):  # type: ignore[misc]
+    """500 load failure: see :class:`llamaswap.ModelLoadError` (``model``, ``reason``)."""
+
+
+class UpstreamError(errors.UpstreamError, openai.InternalServerError):  # type: ignore[misc]
+    """5xx from llama-swap or a model server that died: see :class:`llamaswap.UpstreamError`."""
+
+
+class APIStatusError(errors.APIError, openai.APIStatusError):  # type: ignore[misc]
+    """Any other error status."""
+
+
+class APIConnectionError(errors.LlamaSwapConnectionError, openai.APIConnectionError):
+    """llama-swap could not be reached: see :class:`llamaswap.LlamaSwapConnectionError`."""
+
+
+class APITimeoutError(errors.LlamaSwapTimeoutError, openai.APITimeoutError):
+    """A timeout the caller set ran out: see :class:`llamaswap.LlamaSwapTimeoutError`."""
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+_BY_SDK_CLASS: dict[type[openai.APIStatusError], type[errors.APIError]] = {
+    openai.BadRequestError: BadRequestError,
+    openai.PermissionDeniedError: PermissionDeniedError,
+    openai.ConflictError: ConflictError,
+    openai.UnprocessableEntityError: UnprocessableEntityError,
+}
+_BY_TYPED_CLASS: dict[type[errors.APIError], type[errors.APIError]] = {
+    errors.AuthenticationError: AuthenticationError,
+    errors.NotFoundError: NotFoundError,
+    errors.RateLimitError: RateLimitError,
+    errors.ModelLoadError: ModelLoadError,
+    errors.UpstreamError: UpstreamError,
+}
+
+_LLAMACPP_CONTEXT = "exceed_context_size_error"
+_OPENAI_CONTEXT = "context_length_exceeded"
+
+
+def _combine(cls: type[_E], message: str, *parts: BaseException) -> _E:
+    """An instance of ``cls`` carrying the attributes of every part (later parts win)."""
+    err = cls.__new__(cls)
+    BaseException.__init__(err, message)
+    for part in parts:
+        err.__dict__.update(part.__dict__)
+    err.__dict__["message"] = message
+    return err
+
+
+def _request_model(request: httpx.Request | None) -> str | None:
+    if request is None:
+        return None
+    try:
+        model = json.loads(request.content).get("model")
+    except (ValueError, AttributeError, httpx.RequestNotRead):
+        return None
+    return model if isinstance(model, str) else None
+
+
+def status_error(sdk_error: openai.APIStatusError, *, secret: str | None = None) -> errors.APIError:
+    """llama-swap's typed error for an SDK status error, also an instance of its SDK class."""
+    response = sdk_error.response
+    typed = error_from_response(response, model=_request_model(response.request), secret=secret)
+    cls = _BY_TYPED_CLASS.get(type(typed)) or _BY_SDK_CLASS.get(type(sdk_error), APIStatusError)
+    message = typed.message
+    if sdk_error.type == _LLAMACPP_CONTEXT and _OPENAI_CONTEXT not in message:
+        # llama.cpp's name for it; LangChain and others look for OpenAI's code.
+        message = f"{message} ({_OPENAI_CONTEXT})"
+        sdk_error.code = _OPENAI_CONTEXT
+    return _combine(cls, message, sdk_error, typed)
+
+
+def connection_error(
+    sdk_error: openai.APIConnectionError, *, base_url: str, secret: str | None = None
+) -> errors.LlamaSwapError:
+    """llama-swap's connection/timeout error for an SDK one, also an instance of it."""
+    request = sdk_error.request
+    cause = sdk_error.__cause__
+    detail = scrub(f"{type(cause).__name__}: {cause}" if cause else str(sdk_error), secret)
+    where = f"{request.method} {request.url.copy_with(query=None)}"
+    if isinstance(sdk_error, openai.APITimeoutError):
+        return _combine(
+            APITimeoutError,
+            f"{where} did not finish within the timeout you set ({detail}); "
+            "a cold model load can take minutes: raise timeout= or leave it unset",
+            sdk_error,
+        )
+    return _combine(
+        APIConnectionError,
+        f"could not reach llama-swap at {base_url} for {where} ({detail}); check that "
+        f"llama-swap is running and listening there: curl {base_url}/health",
+        sdk_error,
+    )
+
+
+_T = TypeVar("_T")
+
+
+class ClosingStream(openai.Stream[_T]):
+    """An SDK stream that closes its connection when a ``for`` loop over it ends early.
+
+    The SDK's stream holds its own generator (a reference cycle), so a stream abandoned
+    by ``break`` keeps its connection, and llama-swap keeps generating, until the garbage
+    collector runs. The loop's iterator here is freed at once, and closes the response.
+    """
+
+    def __iter__(self) -> Iterator[_T]:
+        try:
+            yield from self._iterator
+        finally:
+            self.close()
+
+
+class ClosingAsyncStream(openai.AsyncStream[_T]):
+    """The async twin of :class:`ClosingStream` (``break`` and task cancellation)."""
+
+    async def __aiter__(self) -> AsyncIterator[_T]:
+        try:
+            async for item in self._iterator:
+                yield item
+        finally:
+            await self.close()
+
+
+def _closing_streams(kwargs: dict[str, Any], closing: Any) -> dict[str, Any]:
+    stream_cls = kwargs.get("stream_cls")
+    if typing.get_origin(stream_cls) in (openai.Stream, openai.AsyncStream):
+        kwargs["stream_cls"] = closing[typing.get_args(stream_cls)[0]]
+    return kwargs
+
+
+def _root(url: httpx.URL) -> str:
+    text = str(url).rstrip("/")
+    return text[: -len("/v1")] if text.endswith("/v1") else text
+
+
+def _secret(api_key: str) -> str | None:
+    return None if api_key == PLACEHOLDER_API_KEY else api_key
+
+
+class OpenAI(openai.OpenAI):
+    """``openai.OpenAI`` whose errors are llama-swap's typed errors (and the SDK's)."""
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: httpx.Response
+    ) -> openai.APIStatusError:
+        sdk_error = super()._make_status_error(err_msg, body=body, response=response)
+        mapped = status_error(sdk_error, secret=_secret(self.api_key))
+        assert isinstance(mapped, openai.APIStatusError)
+        return mapped
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        """Send as the SDK does; connection failures become llama-swap's typed error."""
+        try:
+            return super().request(*args, **_closing_streams(kwargs, ClosingStream))
+        except openai.APIConnectionError as exc:
+            if isinstance(exc, errors.LlamaSwapError):
+                raise
+            raise connection_error(
+                exc, base_url=_root(self.base_url), secret=_secret(self.api_key)
+            ) from exc
+
+
+class AsyncOpenAI(openai.AsyncOpenAI):
+    """``openai.AsyncOpenAI`` whose errors are llama-swap's typed errors (and the SDK's)."""
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: httpx.Response
+    ) -> openai.APIStatusError:
+        sdk_error = super()._make_status_error(err_msg, body=body, response=response)
+        mapped = status_error(sdk_error, secret=_secret(self.api_key))
+        assert isinstance(mapped, openai.APIStatusError)
+        return mapped
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        """Send as the SDK does; connection failures become llama-swap's typed error."""
+        try:
+            return await super().request(*args, **_closing_streams(kwargs, ClosingAsyncStream))
+        except openai.APIConnectionError as exc:
+            if isinstance(exc, errors.LlamaSwapError):
+                raise
+            raise connection_error(
+                exc, base_url=_root(self.base_url), secret=_secret(self.api_key)
+            ) from exc
+
+
+def client_kwargs(
+    *,
+    base_url: str,
+    api_key: str | None,
+    timeout: Any = DEFAULT_TIMEOUT,
+    default_headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Constructor arguments for the clients above aimed at llama-swap (SDK retries off)."""
+    headers: dict[str, Any] = dict(DROP_OPENAI_HEADERS)
+    headers.update(default_headers or {})
+    return {
+        "api_key": api_key or PLACEHOLDER_API_KEY,
+        "base_url": base_url,
+        "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
+        "max_retries": 0,
+        "default_headers": headers,
+        "organization": None,
+        "project": None,
+    }
