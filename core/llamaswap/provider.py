@@ -234,14 +234,8 @@ class LlamaSwapProvider:
         errors are llama-swap's typed errors that are also the SDK's classes. Needs the
         ``openai`` package.
         """
-        compat = _openai_compat()
-        client: openai.OpenAI = compat.OpenAI(
-            **compat.client_kwargs(
-                base_url=self.openai_base_url,
-                api_key=self.api_key,
-                timeout=timeout,
-                default_headers=self._extra_headers(),
-            ),
+        client: openai.OpenAI = _openai_compat().OpenAI(
+            **self._openai_kwargs(timeout),
             http_client=self.pooled_client(max_retries=max_retries, timeout=timeout),
         )
         return client
@@ -253,20 +247,22 @@ class LlamaSwapProvider:
         timeout: TimeoutArg = DEFAULT_TIMEOUT,
     ) -> openai.AsyncOpenAI:
         """The async twin of :meth:`openai_client` (``openai.AsyncOpenAI``)."""
-        compat = _openai_compat()
-        aclient: openai.AsyncOpenAI = compat.AsyncOpenAI(
-            **compat.client_kwargs(
-                base_url=self.openai_base_url,
-                api_key=self.api_key,
-                timeout=timeout,
-                default_headers=self._extra_headers(),
-            ),
+        aclient: openai.AsyncOpenAI = _openai_compat().AsyncOpenAI(
+            **self._openai_kwargs(timeout),
             http_client=self.pooled_async_client(max_retries=max_retries, timeout=timeout),
         )
         return aclient
 
-    def _extra_headers(self) -> dict[str, str]:
-        return {k: v for k, v in self._plain_headers.items() if k.lower() != "user-agent"}
+    def _openai_kwargs(self, timeout: TimeoutArg) -> dict[str, Any]:
+        """What both OpenAI SDK clients are built with (base URL, key, timeout, headers)."""
+        headers = {k: v for k, v in self._plain_headers.items() if k.lower() != "user-agent"}
+        kwargs: dict[str, Any] = _openai_compat().client_kwargs(
+            base_url=self.openai_base_url,
+            api_key=self.api_key,
+            timeout=timeout,
+            default_headers=headers,
+        )
+        return kwargs
 
     def close(self) -> None:
         """Close the sync client if this provider created it."""

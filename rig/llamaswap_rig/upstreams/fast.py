@@ -17,13 +17,13 @@ import hashlib
 import json
 import math
 import os
-import signal
-import socket
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rig/, when run as a script
+from llamaswap_rig.upstreams._base import UpstreamHandler, UpstreamServer, serve
 
 NAME = "fast test upstream (stands in for llama-swap cmd/fake-model; not a language model)"
 WORDS = [
@@ -102,21 +102,9 @@ def _error(message: str, etype: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": etype, "param": None, "code": code}}
 
 
-class Handler(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True  # head and body are separate writes: no 40 ms delayed-ACK stall
-    protocol_version = "HTTP/1.1"
+class Handler(UpstreamHandler):
+    tag = "fast"
     server_version = "llamaswap-rig-fast/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"[fast] {self.address_string()} {format % args}\n")
-
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _read_json(self) -> dict[str, Any] | None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -280,13 +268,6 @@ class Handler(BaseHTTPRequestHandler):
         )
 
 
-class _Server(ThreadingHTTPServer):
-    # socketserver listens with a backlog of 5: when llama-swap opens dozens of connections
-    # at once (load tests) the overflow is reset and llama-swap answers 502. Go's
-    # cmd/fake-model listens with the system's somaxconn; so does this.
-    request_queue_size = socket.SOMAXCONN
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=NAME)
     parser.add_argument("--port", type=int, required=True)
@@ -300,23 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     Settings.model = args.model
     Settings.started = time.monotonic()
 
-    server = _Server((args.host, args.port), Handler)
-    server.daemon_threads = True
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    sys.stderr.write(f"[fast] {NAME} listening on {args.host}:{args.port} pid {os.getpid()}\n")
-    sys.stderr.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except SystemExit:
-        pass
-    finally:
-        threading.Thread(target=server.server_close, daemon=True).start()
-    return 0
+    return serve(UpstreamServer((args.host, args.port), Handler), tag="fast", name=NAME)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,15 @@ import hashlib
 import json
 import os
 import re
-import signal
 import struct
 import sys
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rig/, when run as a script
+from llamaswap_rig.upstreams._base import UpstreamHandler, UpstreamServer, serve
 
 NAME = "image test upstream (stable-diffusion.cpp server API; not a diffusion model)"
 MIN_SIDE, MAX_SIDE, MAX_N = 8, 2048, 8
@@ -143,21 +144,9 @@ def _error(
     return {"error": {"message": message, "type": etype, "param": param, "code": code}}
 
 
-class Handler(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True  # head and body are separate writes: no 40 ms delayed-ACK stall
-    protocol_version = "HTTP/1.1"
+class Handler(UpstreamHandler):
+    tag = "image"
     server_version = "llamaswap-rig-image/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"[image] {self.address_string()} {format % args}\n")
-
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -263,23 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     Settings.delay, Settings.fail_prompt, Settings.model = args.delay, args.fail_prompt, args.model
 
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    sys.stderr.write(f"[image] {NAME} listening on {args.host}:{args.port} pid {os.getpid()}\n")
-    sys.stderr.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except SystemExit:
-        pass
-    finally:
-        threading.Thread(target=server.server_close, daemon=True).start()
-    return 0
+    return serve(UpstreamServer((args.host, args.port), Handler), tag="image", name=NAME)
 
 
 if __name__ == "__main__":

@@ -33,16 +33,16 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import re
-import signal
 import struct
 import sys
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rig/, when run as a script
+from llamaswap_rig.upstreams._base import UpstreamHandler, UpstreamServer, serve
 
 NAME = "misbehaving test upstream (answers with broken bodies on purpose; not a model)"
 
@@ -275,13 +275,9 @@ def shape_mode(mode: str, route: str, body: dict[str, Any]) -> Any:
     return good
 
 
-class Handler(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True  # head and body are separate writes: no 40 ms delayed-ACK stall
-    protocol_version = "HTTP/1.1"
+class Handler(UpstreamHandler):
+    tag = "misbehaving"
     server_version = "llamaswap-rig-misbehaving/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"[misbehaving] {self.address_string()} {format % args}\n")
 
     def _send(self, status: int, data: bytes, ctype: str | None = "application/json") -> None:
         self.send_response(status)
@@ -405,25 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     Settings.hang, Settings.model = args.hang, args.model
 
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    sys.stderr.write(
-        f"[misbehaving] {NAME} listening on {args.host}:{args.port} pid {os.getpid()}\n"
-    )
-    sys.stderr.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except SystemExit:
-        pass
-    finally:
-        threading.Thread(target=server.server_close, daemon=True).start()
-    return 0
+    return serve(UpstreamServer((args.host, args.port), Handler), tag="misbehaving", name=NAME)
 
 
 if __name__ == "__main__":

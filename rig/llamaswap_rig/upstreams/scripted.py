@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rig/, when run as a script
+from llamaswap_rig.upstreams._base import UpstreamHandler, UpstreamServer, serve
 
 NAME = "scripted tool-calling test upstream (not a language model)"
 
@@ -140,21 +142,9 @@ def _timings(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
-class Handler(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True  # head and body are separate writes: no 40 ms delayed-ACK stall
-    protocol_version = "HTTP/1.1"
+class Handler(UpstreamHandler):
+    tag = "scripted"
     server_version = "llamaswap-rig-scripted/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"[scripted] {self.address_string()} {format % args}\n")
-
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -257,29 +247,15 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--model", default=Settings.model, help="model name written in answers")
     args = p.parse_args(argv)
     Settings.model = args.model
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
-
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, stop)
-    sys.stderr.write(f"[scripted] {NAME} listening on {args.host}:{args.port}\n")
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except SystemExit:
-        pass
-    finally:
-        server.server_close()
+    return serve(UpstreamServer((args.host, args.port), Handler), tag="scripted", name=NAME)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
