@@ -9,8 +9,6 @@ raise llama-swap's typed errors, which are also the SDK's and LangChain's error 
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +19,7 @@ from pydantic import SecretStr
 from llamaswap import LlamaSwapError, LlamaSwapProvider, parse_dsn, shared_provider
 from llamaswap import errors as ls
 from llamaswap import openai_compat as compat
-from llamaswap.retry import riding_async_client, riding_client
+from llamaswap._wire import DEFAULT_TIMEOUT
 
 ENV_API_KEY = "LLAMASWAP_API_KEY"
 """Environment variable read for ``api_key`` when none is passed (the DSN may hold it too)."""
@@ -30,7 +28,7 @@ PLACEHOLDER_API_KEY = "llama-swap-no-key"
 """Sent as the bearer when no key is configured: a keyless llama-swap ignores it, and the
 OpenAI SDK never raises "missing credentials"."""
 
-NO_READ_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=None, pool=None)
+NO_READ_TIMEOUT = DEFAULT_TIMEOUT
 """Default request timeout: connecting is bounded, waiting is not, because a cold swap
 (stop the old model, start the new one, wait for health) can take minutes."""
 
@@ -39,53 +37,9 @@ NO_READ_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=None, pool=None)
 _DROP_OPENAI_HEADERS: dict[str, Any] = dict(compat.DROP_OPENAI_HEADERS)
 
 
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[LlamaSwapProvider, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
-_ASYNC_LOCK = threading.Lock()
-
-
 def provider_async_client(provider: LlamaSwapProvider) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` for the OpenAI SDK that rides on the provider's async pool.
-
-    httpx connections belong to the loop that opened them, and the provider replaces its
-    async client when a new loop uses it; the client returned here asks the provider for
-    the current one per request.
-    """
-    with _ASYNC_LOCK:
-        client = _ASYNC_CLIENTS.get(provider)
-        if client is None:
-            client = riding_async_client(
-                lambda: provider.async_http_client, timeout=NO_READ_TIMEOUT
-            )
-            _ASYNC_CLIENTS[provider] = client
-        return client
-
-
-def sync_http_client(
-    provider: LlamaSwapProvider, own: httpx.Client | None, max_retries: int | None
-) -> httpx.Client:
-    """The httpx client an OpenAI SDK client sends through, with ``max_retries`` applied.
-
-    Without retries it is ``own`` or the provider's pool itself; with them, a light client
-    that rides that pool behind llamaswap's retry layer (429 and refused connections only).
-    """
-    if not max_retries:
-        return own or provider.http_client
-    if own is not None:
-        return riding_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
-    return provider.pooled_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)
-
-
-def async_http_client(
-    provider: LlamaSwapProvider, own: httpx.AsyncClient | None, max_retries: int | None
-) -> httpx.AsyncClient:
-    """The async twin of :func:`sync_http_client`."""
-    if not max_retries:
-        return own or provider_async_client(provider)
-    if own is not None:
-        return riding_async_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
-    return provider.pooled_async_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+    """The provider's one async client that follows its pool to each event loop."""
+    return provider.sdk_async_http_client()
 
 
 # -- errors: llama-swap's, the OpenAI SDK's and LangChain's at once ---------------------------
@@ -216,7 +170,7 @@ def openai_client_kwargs(
 
     The SDK's own retries are always off: it would resend 5xx answers and timeouts, which
     may have started a model swap. ``max_retries`` on the classes is applied by
-    :func:`sync_http_client` / :func:`async_http_client` instead.
+    :meth:`~llamaswap.LlamaSwapProvider.sdk_http_client` and its async twin instead.
     """
     headers: dict[str, Any] = dict(_DROP_OPENAI_HEADERS)
     headers.update(default_headers or {})

@@ -22,11 +22,9 @@ from typing_extensions import Self
 from langchain_llamaswap._common import (
     ENV_API_KEY,
     as_secret,
-    async_http_client,
     llamaswap_error,
     openai_client_kwargs,
     resolve_provider,
-    sync_http_client,
 )
 from llamaswap import ENV_DSN, LlamaSwapProvider
 from llamaswap import openai_compat as compat
@@ -324,11 +322,13 @@ class ChatLlamaSwap(BaseChatOpenAI):
             default_query=self.default_query,
         )
         if not self.client:
-            sync_client = sync_http_client(provider, self.http_client, self.max_retries)
+            sync_client = provider.sdk_http_client(self.http_client, max_retries=self.max_retries)
             self.root_client = compat.OpenAI(**params, http_client=sync_client)
             self.client = self.root_client.chat.completions
         if not self.async_client:
-            async_client = async_http_client(provider, self.http_async_client, self.max_retries)
+            async_client = provider.sdk_async_http_client(
+                self.http_async_client, max_retries=self.max_retries
+            )
             self.root_async_client = compat.AsyncOpenAI(**params, http_client=async_client)
             self.async_client = self.root_async_client.chat.completions
         return self

@@ -21,10 +21,8 @@ from typing_extensions import Self
 from langchain_llamaswap._common import (
     ENV_API_KEY,
     as_secret,
-    async_http_client,
     openai_client_kwargs,
     resolve_provider,
-    sync_http_client,
 )
 from llamaswap import ENV_DSN, LlamaSwapProvider
 from llamaswap import openai_compat as compat
@@ -151,11 +149,14 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
             default_query=None,
         )
         self._client = compat.OpenAI(
-            **params, http_client=sync_http_client(provider, self.http_client, self.max_retries)
+            **params,
+            http_client=provider.sdk_http_client(self.http_client, max_retries=self.max_retries),
         )
         self._async_client = compat.AsyncOpenAI(
             **params,
-            http_client=async_http_client(provider, self.http_async_client, self.max_retries),
+            http_client=provider.sdk_async_http_client(
+                self.http_async_client, max_retries=self.max_retries
+            ),
         )
         return self
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import httpx
 
 from llamaswap import LlamaSwapProvider, shared_provider
-from llamaswap.retry import riding_async_client, riding_client
+from llamaswap._wire import DEFAULT_TIMEOUT
 
 # The OpenAI SDK refuses to start without a key; llama-swap without ``apiKeys`` ignores it.
 PLACEHOLDER_API_KEY = "no-key"
 
 # Connects fail fast, reads never time out: a cold swap can take minutes before the
 # first byte, and a 0.5B model on two cores is slow to finish a long answer.
-NO_READ_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=None, pool=None)
+NO_READ_TIMEOUT = DEFAULT_TIMEOUT
 
 
 def resolve_provider(dsn: str | None, api_key: str | None) -> LlamaSwapProvider:
@@ -44,26 +44,18 @@ def client_timeout(timeout: float | None) -> float | httpx.Timeout:
 def sync_http_client(
     provider: LlamaSwapProvider, own: httpx.Client | None, max_retries: int
 ) -> httpx.Client:
-    """The httpx client an OpenAI SDK client sends through, with ``max_retries`` applied.
-
-    Without retries: ``own``, else the provider's pool. With them: a light client riding
-    that pool behind llamaswap's retry layer, which retries only a 429 (after its
-    ``Retry-After``) and a refused connection, never a 5xx or a timeout that may have
-    started a model swap. Closing that light client never closes the pool.
-    """
-    if not max_retries:
-        return own or provider.http_client
-    if own is not None:
-        return riding_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
-    return provider.pooled_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+    """The httpx client an OpenAI SDK client sends through (see ``sdk_http_client``)."""
+    return provider.sdk_http_client(own, max_retries=max_retries)
 
 
 def async_http_client(
     provider: LlamaSwapProvider, own: httpx.AsyncClient | None, max_retries: int
 ) -> httpx.AsyncClient:
-    """The async twin of :func:`sync_http_client`."""
-    if not max_retries:
-        return own or provider.async_http_client
-    if own is not None:
-        return riding_async_client(lambda: own, max_retries=max_retries, timeout=NO_READ_TIMEOUT)
-    return provider.pooled_async_client(max_retries=max_retries, timeout=NO_READ_TIMEOUT)
+    """The async twin of :func:`sync_http_client`.
+
+    Without retries and without ``own`` it is the provider's pool itself: the SDK client
+    built on it is rebuilt when the provider replaces the pool for a new event loop.
+    """
+    if not max_retries and own is None:
+        return provider.async_http_client
+    return provider.sdk_async_http_client(own, max_retries=max_retries)

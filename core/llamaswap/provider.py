@@ -117,6 +117,7 @@ class LlamaSwapProvider:
         self._async_loop: asyncio.AbstractEventLoop | None = None  # the loop it serves
         self._owns_client = http_client is None
         self._owns_async_client = async_http_client is None
+        self._following_async_client: httpx.AsyncClient | None = None
         self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
 
     # -- identity ---------------------------------------------------------------
@@ -218,6 +219,42 @@ class LlamaSwapProvider:
         return riding_async_client(
             lambda: self.async_http_client, max_retries=max_retries, timeout=timeout
         )
+
+    def sdk_http_client(
+        self, own: httpx.Client | None = None, *, max_retries: int | RetryPolicy | None = None
+    ) -> httpx.Client:
+        """The httpx client an OpenAI SDK client built once should send through.
+
+        Without retries: ``own`` (a caller's client) or this provider's pool. With them: a
+        light client riding that pool behind the safe retry layer (a 429 or a refused
+        connection only, never a 5xx or a timeout that may have started a swap).
+        """
+        if not max_retries:
+            return own or self.http_client
+        if own is not None:
+            return riding_client(lambda: own, max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
+        return self.pooled_client(max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
+
+    def sdk_async_http_client(
+        self, own: httpx.AsyncClient | None = None, *, max_retries: int | RetryPolicy | None = None
+    ) -> httpx.AsyncClient:
+        """The async twin of :meth:`sdk_http_client`.
+
+        Without retries and without ``own`` it is one light client, kept for the provider's
+        life, that follows the pool to each event loop, so an SDK client built once keeps
+        working under a second ``asyncio.run`` or a new test loop.
+        """
+        if not max_retries:
+            if own is not None:
+                return own
+            if self._following_async_client is None:
+                self._following_async_client = self.pooled_async_client(timeout=DEFAULT_TIMEOUT)
+            return self._following_async_client
+        if own is not None:
+            return riding_async_client(
+                lambda: own, max_retries=max_retries, timeout=DEFAULT_TIMEOUT
+            )
+        return self.pooled_async_client(max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
 
     def openai_client(
         self,
