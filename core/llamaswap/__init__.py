@@ -1,6 +1,6 @@
 """llamaswap: a framework-free client for llama-swap, the model-swapping proxy.
 
-Management (models, running, load, unload, events, health, version), image generation
+Management (models, running, load, unload, events, logs, health, version), image generation
 and typed errors, over one pooled httpx client, sync and async::
 
     from llamaswap import LlamaSwapProvider

@@ -270,6 +270,52 @@ def _refuse_prefix_routed(target: Target, model: str) -> Op[None]:
     )
 
 
+LOG_SOURCES = ("proxy", "upstream")
+
+
+def logs(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[str]:
+    """llama-swap's combined log history (``GET /logs``, plain text)."""
+    response = yield Call("GET", target.url("/logs"), timeout=timeout)
+    if response.is_error:
+        yield from fail(target, response)
+    return response.text
+
+
+def log_stream_path(source: str | None, *, history: bool) -> str:
+    """``/logs/stream[/<source>]``, with ``?no-history`` when only new lines are wanted."""
+    path = "/logs/stream" if source is None else f"/logs/stream/{model_path(source)}"
+    return path if history else f"{path}?no-history"
+
+
+def check_log_source(target: Target, source: str | None) -> Op[None]:
+    """Refuse a model id llama-swap's log route would misread (see _refuse_prefix_routed)."""
+    if source is not None and source not in LOG_SOURCES:
+        yield from _refuse_prefix_routed(target, source)
+
+
+def log_stream_failed(target: Target, response: httpx.Response, source: str | None) -> Op[NoReturn]:
+    """Raise for a failed ``/logs/stream`` answer; an unknown source lists the valid ones.
+
+    llama-swap answers an unknown source with 400 ``invalid logger``, which is a
+    :class:`NotFoundError` here, listing ``proxy``, ``upstream`` and the model ids.
+    """
+    reason, _from_swap = server_message(response.text)
+    if response.status_code == 400 and source is not None and "invalid logger" in reason:
+        known = yield from _known_ids(target)
+        choices = [*LOG_SOURCES, *known]
+        raise NotFoundError(
+            f"llama-swap has no log {source!r} (400: {scrub(reason, target.secret)}); "
+            f"it has: {', '.join(choices)}",
+            status_code=400,
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+            model=source,
+            available=choices,
+        )
+    yield from fail(target, response)
+    raise AssertionError("fail() always raises")  # for type checkers
+
+
 def health(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[bool]:
     try:
         response = yield Call("GET", target.url("/health"), timeout=timeout, auth=False)

@@ -533,6 +533,131 @@ class LlamaSwapProvider:
         except httpx.TransportError as exc:
             raise self._transport_error(exc, "GET", url) from None
 
+    # -- logs ------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        source: str | None = None,
+        *,
+        quiet: float = 0.5,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> str:
+        """llama-swap's log history as text.
+
+        With no ``source``: the combined proxy and upstream history (``GET /logs``).
+        With ``"proxy"``, ``"upstream"`` or a model id or alias: that log's history.
+        llama-swap has no history-only route for one log, but its stream
+        (``/logs/stream/<source>``) sends the history first, in one write; it is read
+        until nothing arrives for ``quiet`` seconds (at most ``20 * quiet`` seconds in
+        all, so a busy log still returns). ``timeout`` bounds ``GET /logs``.
+
+        Raises :class:`NotFoundError` for an unknown source, listing the valid ones.
+        """
+        if source is None:
+            return self._run(ops.logs(self._target, timeout))
+        _check_quiet(quiet)
+        self._run(ops.check_log_source(self._target, source))
+        url = self._target.url(ops.log_stream_path(source, history=True))
+        deadline = time.monotonic() + 20 * quiet
+        parts: list[str] = []
+        try:
+            with self.http_client.stream(
+                "GET", url, headers=self._headers, timeout=_quiet_timeout(quiet)
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    self._run(ops.log_stream_failed(self._target, response, source))
+                for text in response.iter_text():
+                    parts.append(text)
+                    if time.monotonic() > deadline:
+                        break
+        except httpx.ReadTimeout:
+            pass  # quiet for `quiet` seconds: the history has been sent
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, "GET", url) from None
+        return "".join(parts)
+
+    async def alogs(
+        self,
+        source: str | None = None,
+        *,
+        quiet: float = 0.5,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> str:
+        """Async :meth:`logs`."""
+        if source is None:
+            return await self._arun(ops.logs(self._target, timeout))
+        _check_quiet(quiet)
+        await self._arun(ops.check_log_source(self._target, source))
+        url = self._target.url(ops.log_stream_path(source, history=True))
+        deadline = time.monotonic() + 20 * quiet
+        parts: list[str] = []
+        try:
+            async with self.async_http_client.stream(
+                "GET", url, headers=self._headers, timeout=_quiet_timeout(quiet)
+            ) as response:
+                if response.is_error:
+                    await response.aread()
+                    await self._arun(ops.log_stream_failed(self._target, response, source))
+                async for text in response.aiter_text():
+                    parts.append(text)
+                    if time.monotonic() > deadline:
+                        break
+        except httpx.ReadTimeout:
+            pass  # quiet for `quiet` seconds: the history has been sent
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, "GET", url) from None
+        return "".join(parts)
+
+    def stream_logs(
+        self,
+        source: str | None = None,
+        *,
+        history: bool = True,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> Iterator[str]:
+        """Log lines from ``GET /logs/stream[/<source>]`` as they are written.
+
+        ``source`` is ``"proxy"``, ``"upstream"``, a model id or alias, or ``None`` for
+        the combined log. The history comes first unless ``history=False``. The stream
+        never ends on its own (only on a config reload or shutdown): close the generator
+        (``break``) to disconnect. An unknown source raises :class:`NotFoundError`.
+        """
+        self._run(ops.check_log_source(self._target, source))
+        url = self._target.url(ops.log_stream_path(source, history=history))
+        try:
+            with self.http_client.stream(
+                "GET", url, headers=self._headers, timeout=timeout
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    self._run(ops.log_stream_failed(self._target, response, source))
+                yield from response.iter_lines()
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, "GET", url) from None
+
+    async def astream_logs(
+        self,
+        source: str | None = None,
+        *,
+        history: bool = True,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> AsyncIterator[str]:
+        """Async :meth:`stream_logs`."""
+        await self._arun(ops.check_log_source(self._target, source))
+        url = self._target.url(ops.log_stream_path(source, history=history))
+        try:
+            async with self.async_http_client.stream(
+                "GET", url, headers=self._headers, timeout=timeout
+            ) as response:
+                if response.is_error:
+                    await response.aread()
+                    await self._arun(ops.log_stream_failed(self._target, response, source))
+                async for line in response.aiter_lines():
+                    yield line
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, "GET", url) from None
+
     # -- drivers ---------------------------------------------------------------------------
 
     def _run(self, op: Op[T]) -> T:
@@ -627,6 +752,16 @@ def _openai_compat() -> Any:
             f"(or llamaswap[langchain] / llamaswap[llama-index]); import failed: {exc}"
         ) from exc
     return openai_compat
+
+
+def _check_quiet(quiet: float) -> None:
+    if isinstance(quiet, bool) or not isinstance(quiet, int | float) or not quiet > 0:
+        raise ValueError(f"quiet must be a positive number of seconds, got {quiet!r}")
+
+
+def _quiet_timeout(quiet: float) -> httpx.Timeout:
+    """Connect as usual; a read that waits ``quiet`` seconds means the history is done."""
+    return httpx.Timeout(quiet, connect=DEFAULT_TIMEOUT.connect)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
