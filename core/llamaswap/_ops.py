@@ -66,7 +66,7 @@ class Target:
 def fail(target: Target, response: httpx.Response, model: str | None = None) -> Op[NoReturn]:
     """Raise the typed error for ``response``; an unknown model lists the known ids."""
     error = error_from_response(response, model=model, secret=target.secret)
-    if isinstance(error, NotFoundError) and model:
+    if isinstance(error, NotFoundError) and model and error.route is None:
         available = yield from _known_ids(target)
         if available:
             error = NotFoundError(

@@ -9,6 +9,7 @@ empty-bodied 502 when a model server dies before answering. All of them land her
 from __future__ import annotations
 
 import base64
+import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,45 @@ from llamaswap.errors import (
 
 _LOAD_PREFIX = "unspecific error:"
 GO_NOT_FOUND = "404 page not found"
+_HTML_PREFIX = "<html><body><h1>llama-swap</h1><p>"
+
+# The paths llama-swap dispatches by the request's model (the same in v250 and main-0bdb372),
+# and everything under /upstream/<model>/. A 404 that llama-swap did not write on one of
+# them came from the model's own server; on any other path Go's bare 404 is llama-swap's.
+MODEL_ROUTES = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/completions",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/embeddings",
+        "/reranking",
+        "/rerank",
+        "/v1/rerank",
+        "/v1/reranking",
+        "/infill",
+        "/completion",
+        "/v1/audio/speech",
+        "/v1/audio/voices",
+        "/v1/audio/transcriptions",
+        "/v1/images/generations",
+        "/v1/images/edits",
+        "/sdapi/v1/txt2img",
+        "/sdapi/v1/img2img",
+        "/sdapi/v1/loras",
+        "/audioapi/v1/tasks/run",
+        "/props",
+        "/v/chat/completions",
+        "/v/responses",
+        "/v/completions",
+        "/v/messages",
+        "/v/messages/count_tokens",
+        "/v/embeddings",
+        "/v/rerank",
+        "/v/reranking",
+    }
+)
 
 
 USE_CLIENT_DEFAULT: Any = httpx.USE_CLIENT_DEFAULT
@@ -104,6 +144,8 @@ def server_message(body: str) -> tuple[str, bool]:
     except ValueError:
         if text.startswith("llama-swap: "):
             return text[len("llama-swap: ") :], True
+        if text.startswith(_HTML_PREFIX):  # llama-swap's answer to ``Accept: text/html``
+            return html.unescape(text[len(_HTML_PREFIX) :].split("</p>", 1)[0]), True
         return text, False
     if isinstance(data, Mapping):
         from_swap = data.get("src") == "llama-swap"
@@ -159,14 +201,7 @@ def error_from_response(
             retry_after=retry_after,
         )
     if status == 404:
-        return NotFoundError(
-            f"llama-swap has no {subject if model else 'such route'} "
-            f"(404: {reason or 'not found'})",
-            status_code=status,
-            body=body,
-            url=url,
-            model=model,
-        )
+        return _not_found(response, body=body, reason=reason, from_swap=_from_swap, model=model)
     if status == 500 and reason.startswith(_LOAD_PREFIX):
         detail = reason[len(_LOAD_PREFIX) :].strip()
         return ModelLoadError(
@@ -200,6 +235,53 @@ def error_from_response(
     )
 
 
+def _not_found(
+    response: httpx.Response, *, body: str, reason: str, from_swap: bool, model: str | None
+) -> NotFoundError:
+    """Who answered the 404 decides what it means (see :data:`MODEL_ROUTES`).
+
+    llama-swap marks its own errors (``"src": "llama-swap"``, a ``llama-swap:`` prefix);
+    with a model in the request they mean it serves no such model. Go's bare 404 on a path
+    llama-swap does not route means llama-swap lacks the route. Anything else came from the
+    model's server: the model exists, and its server has no such route.
+    """
+    request = _request_of(response)
+    path = request.url.path if request is not None else ""
+    route = f"{request.method} {path}" if request is not None else "the request"
+    url = str(request.url) if request is not None else ""
+    said = reason or "not found"
+    if from_swap:
+        message = (
+            f"llama-swap has no model {model!r} (404: {said})"
+            if model
+            else f"llama-swap answered 404 for {route}: {said}"
+        )
+        return NotFoundError(message, body=body, url=url, model=model)
+    if body.strip() == GO_NOT_FOUND and not is_model_route(path):
+        return NotFoundError(
+            f"llama-swap has no route {route} ({GO_NOT_FOUND}): check the path, or upgrade "
+            "llama-swap if the endpoint is newer than this build",
+            body=body,
+            url=url,
+            model=model,
+            route=path,
+        )
+    whose = f"model {model!r} exists, but its server" if model else "the model server"
+    return NotFoundError(
+        f"{whose} has no route {route} (404: {said}): that server cannot answer this kind "
+        "of request; send it to a model whose server can",
+        body=body,
+        url=url,
+        model=model,
+        route=path,
+    )
+
+
+def is_model_route(path: str) -> bool:
+    """True for a path llama-swap forwards to a model's server (see :data:`MODEL_ROUTES`)."""
+    return "/upstream/" in path or any(path.endswith(route) for route in MODEL_ROUTES)
+
+
 def json_body(response: httpx.Response, *, what: str) -> Any:
     """Parse a 2xx JSON body, or raise :class:`ResponseDecodeError` saying what was sent."""
     try:
@@ -228,6 +310,13 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
+
+
+def _request_of(response: httpx.Response) -> httpx.Request | None:
+    try:
+        return response.request
+    except RuntimeError:  # a response built by hand, never sent
+        return None
 
 
 def _text(response: httpx.Response) -> str:

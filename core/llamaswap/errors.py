@@ -45,11 +45,14 @@ class AuthenticationError(APIError):
 
 
 class NotFoundError(APIError):
-    """404: the model (or route) is unknown to this llama-swap.
+    """404: llama-swap serves no such model, or the server asked has no such route.
 
     Attributes:
         model: the requested model id, when known.
-        available: the model ids the server lists, when they could be fetched.
+        available: the model ids llama-swap lists, when the model was the unknown part.
+        route: the request path when the *route* was missing: on the model's own server
+            (the model exists; e.g. an image request to a chat model), or in llama-swap
+            itself (an endpoint this build lacks). ``None`` when the model was unknown.
     """
 
     def __init__(
@@ -61,10 +64,12 @@ class NotFoundError(APIError):
         url: str = "",
         model: str | None = None,
         available: Sequence[str] = (),
+        route: str | None = None,
     ) -> None:
         super().__init__(message, status_code=status_code, body=body, url=url)
         self.model = model
         self.available = tuple(available)
+        self.route = route
 
 
 class UnsupportedFeatureError(APIError):

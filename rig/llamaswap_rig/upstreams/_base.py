@@ -40,6 +40,12 @@ class UpstreamHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"[{self.tag}] {self.address_string()} {format % args}\n")
 
+    def _discard_body(self) -> None:
+        """Read an unwanted request body, so the next request on this connection parses."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+
     def _send_json(self, status: int, payload: Any) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)

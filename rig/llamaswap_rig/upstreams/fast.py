@@ -150,6 +150,7 @@ class Handler(UpstreamHandler):
             if body is not None:
                 self._embeddings(body)
         else:
+            self._discard_body()
             self._send_json(404, _error(f"no route {path}", "invalid_request_error"))
 
     def _fault(self, text: str) -> bool:

@@ -170,6 +170,7 @@ class Handler(UpstreamHandler):
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         if path not in ("/v1/images/generations", "/sdapi/v1/txt2img"):
+            self._discard_body()
             self._send_json(404, _error(f"no route {path}", "invalid_request_error"))
             return
         length = int(self.headers.get("Content-Length") or 0)

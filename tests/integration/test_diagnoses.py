@@ -1,0 +1,77 @@
+"""What each front door says when something is wrong, against the real llama-swap (the rig).
+
+Run with ``LLAMASWAP_BIN`` pointing at llama-swap v250 or main-0bdb372: both must give the
+same diagnosis, whatever shape their error bodies have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from langchain_core.tools import ToolException
+from llama_index.core.llms import ChatMessage
+
+from langchain_llamaswap import ChatLlamaSwap, LlamaSwapImageTool
+from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding
+from llamaswap import LlamaSwapProvider, NotFoundError
+from llamaswap_rig.runner import Rig
+
+FAST, IMAGE, EMBED = "fake-model", "sd", "embed"
+
+
+@pytest.fixture
+def provider(rig: Rig) -> Iterator[LlamaSwapProvider]:
+    with LlamaSwapProvider(rig.dsn) as p:
+        yield p
+
+
+def raised(call: Callable[[], object]) -> BaseException:
+    try:
+        call()
+    except Exception as exc:
+        return exc
+    raise AssertionError("no error raised")
+
+
+# -- a 404 from the model's own server is a missing route, not a missing model ---------------
+
+
+@pytest.mark.parametrize("model", [FAST, EMBED])  # a Python test upstream, real llama.cpp
+def test_image_request_to_a_non_image_model_names_the_route(
+    provider: LlamaSwapProvider, model: str
+) -> None:
+    exc = raised(lambda: provider.generate_image("a fox", model=model))
+    assert isinstance(exc, NotFoundError), repr(exc)
+    assert (exc.model, exc.route) == (model, "/v1/images/generations")
+    assert f"{model!r} exists" in str(exc) and "has no model" not in str(exc)
+
+
+def test_chat_to_an_image_model_names_the_route_in_every_framework(rig: Rig) -> None:
+    for call in (
+        lambda: ChatLlamaSwap(model=IMAGE, dsn=rig.dsn).invoke("hi"),
+        lambda: LlamaSwap(model=IMAGE, dsn=rig.dsn).chat([ChatMessage(role="user", content="x")]),
+    ):
+        exc = raised(call)
+        assert isinstance(exc, NotFoundError), repr(exc)
+        assert (exc.model, exc.route) == (IMAGE, "/v1/chat/completions")
+        assert f"{IMAGE!r} exists" in str(exc) and "has no model" not in str(exc)
+
+
+def test_embedding_request_to_an_image_model_names_the_route(rig: Rig) -> None:
+    exc = raised(lambda: LlamaSwapEmbedding(model=IMAGE, dsn=rig.dsn).get_text_embedding("x"))
+    assert isinstance(exc, NotFoundError), repr(exc)
+    assert exc.route == "/v1/embeddings" and f"{IMAGE!r} exists" in str(exc)
+
+
+def test_image_tool_on_a_chat_model_tells_the_agent_the_route(rig: Rig) -> None:
+    exc = raised(lambda: LlamaSwapImageTool(model=FAST, dsn=rig.dsn).invoke({"prompt": "x"}))
+    assert isinstance(exc, ToolException)
+    assert "POST /v1/images/generations" in str(exc) and "has no model" not in str(exc)
+
+
+def test_unknown_model_is_still_llama_swaps_404(provider: LlamaSwapProvider) -> None:
+    exc = raised(lambda: provider.generate_image("a fox", model="no-such-model"))
+    assert isinstance(exc, NotFoundError), repr(exc)
+    assert exc.route is None and "llama-swap has no model 'no-such-model'" in str(exc)
+    assert IMAGE in exc.available
