@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal, NoReturn
 
 import openai
@@ -14,7 +14,9 @@ from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from typing_extensions import Self
@@ -352,6 +354,43 @@ class ChatLlamaSwap(BaseChatOpenAI):
     ) -> dict[str, Any]:
         payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
         return llamacpp_payload(payload)
+
+    # -- token counting --------------------------------------------------------------------
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` from the model's own tokenizer (llama-server's ``/tokenize``).
+
+        Asked through llama-swap and cached per model; never tiktoken, never a download.
+        ``custom_get_token_ids``, when set, is used instead.
+        """
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        return self.provider.tokenize(text, model=self.model_name)
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool] | None = None,
+        *,
+        allow_fetching_images: bool = True,
+    ) -> int:
+        """Prompt tokens of ``messages`` (and ``tools``) as the model would receive them.
+
+        The messages go out as a request would send them, llama-server's
+        ``/apply-template`` renders them with the model's chat template, and its
+        ``/tokenize`` counts the result: the ``prompt_tokens`` the server will report.
+        ``trim_messages(token_counter=model)`` uses this. A count is exact for the list
+        given, not a sum over messages: a template may add a default system prompt to a
+        list that has none. With ``custom_get_token_ids`` set, LangChain's approximation
+        (each message as ``Role: text``) is used instead.
+        """
+        if self.custom_get_token_ids is not None:
+            return super(BaseChatOpenAI, self).get_num_tokens_from_messages(list(messages), tools)
+        payload = self._get_request_payload(list(messages))
+        tool_dicts = [convert_to_openai_tool(t) for t in tools] if tools else None
+        return self.provider.count_chat_tokens(
+            payload["messages"], model=self.model_name, tools=tool_dicts
+        )
 
     # -- responses -------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from llamaswap.retry import (
     riding_client,
 )
 from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport
+from llamaswap.tokens import TokenizerMixin
 
 if TYPE_CHECKING:
     import openai
@@ -50,7 +51,7 @@ T = TypeVar("T")
 _Self = TypeVar("_Self", bound="LlamaSwapProvider")
 
 
-class LlamaSwapProvider:
+class LlamaSwapProvider(TokenizerMixin):
     """A client for one llama-swap instance.
 
     Args:
