@@ -16,17 +16,19 @@ import httpx
 from langchain_core import exceptions as lc
 from pydantic import SecretStr
 
-from llamaswap import LlamaSwapError, LlamaSwapProvider, parse_dsn, shared_provider
+from llamaswap import (
+    PLACEHOLDER_API_KEY,
+    LlamaSwapError,
+    LlamaSwapProvider,
+    parse_dsn,
+    shared_provider,
+)
 from llamaswap import errors as ls
 from llamaswap import openai_compat as compat
 from llamaswap._wire import DEFAULT_TIMEOUT
 
 ENV_API_KEY = "LLAMASWAP_API_KEY"
 """Environment variable read for ``api_key`` when none is passed (the DSN may hold it too)."""
-
-PLACEHOLDER_API_KEY = "llama-swap-no-key"
-"""Sent as the bearer when no key is configured: a keyless llama-swap ignores it, and the
-OpenAI SDK never raises "missing credentials"."""
 
 NO_READ_TIMEOUT = DEFAULT_TIMEOUT
 """Default request timeout: connecting is bounded, waiting is not, because a cold swap

@@ -12,9 +12,6 @@ import httpx
 from llamaswap import LlamaSwapProvider, shared_provider
 from llamaswap._wire import DEFAULT_TIMEOUT
 
-# The OpenAI SDK refuses to start without a key; llama-swap without ``apiKeys`` ignores it.
-PLACEHOLDER_API_KEY = "no-key"
-
 # Connects fail fast, reads never time out: a cold swap can take minutes before the
 # first byte, and a 0.5B model on two cores is slow to finish a long answer.
 NO_READ_TIMEOUT = DEFAULT_TIMEOUT

@@ -18,14 +18,13 @@ from openai import AsyncOpenAI, OpenAI
 from openai.types import CreateEmbeddingResponse
 
 from llama_index_llamaswap._common import (
-    PLACEHOLDER_API_KEY,
     async_http_client,
     client_timeout,
     resolve_provider,
     stored_dsn,
     sync_http_client,
 )
-from llamaswap import LlamaSwapProvider, ResponseDecodeError
+from llamaswap import PLACEHOLDER_API_KEY, LlamaSwapProvider, ResponseDecodeError
 from llamaswap import openai_compat as compat
 
 

@@ -23,14 +23,13 @@ from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyp
 from openai import AsyncOpenAI, OpenAI
 
 from llama_index_llamaswap._common import (
-    PLACEHOLDER_API_KEY,
     async_http_client,
     client_timeout,
     resolve_provider,
     stored_dsn,
     sync_http_client,
 )
-from llamaswap import LlamaSwapError, LlamaSwapProvider, NotFoundError
+from llamaswap import PLACEHOLDER_API_KEY, LlamaSwapError, LlamaSwapProvider, NotFoundError
 from llamaswap import openai_compat as compat
 
 logger = logging.getLogger("llama_index_llamaswap")

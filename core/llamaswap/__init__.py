@@ -14,6 +14,7 @@ LangChain classes live in ``langchain_llamaswap``, LlamaIndex ones in
 """
 
 from llamaswap._version import __version__
+from llamaswap._wire import PLACEHOLDER_API_KEY
 from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_DSN, parse_dsn
 from llamaswap.errors import (
     APIError,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_DSN",
     "DSN",
     "ENV_DSN",
+    "PLACEHOLDER_API_KEY",
     "APIError",
     "Activity",
     "AuthenticationError",

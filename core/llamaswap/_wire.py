@@ -71,6 +71,13 @@ MODEL_ROUTES = frozenset(
 )
 
 
+PLACEHOLDER_API_KEY = "llama-swap-no-key"
+"""The bearer OpenAI SDK clients send when no key is configured.
+
+The SDK refuses to start without a key, and a llama-swap without ``apiKeys`` ignores any;
+a 401 to a request carrying it means no key was given, never a wrong one.
+"""
+
 USE_CLIENT_DEFAULT: Any = httpx.USE_CLIENT_DEFAULT
 TimeoutArg = float | httpx.Timeout | None
 
@@ -176,7 +183,7 @@ def error_from_response(
     subject = f"model {model!r}" if model else "the request"
 
     if status == 401:
-        sent = "Authorization" in response.request.headers if response.request else False
+        sent = request_secret(_request_of(response)) not in (None, PLACEHOLDER_API_KEY)
         hint = (
             "the key sent was rejected; check it against llama-swap's apiKeys"
             if sent

@@ -21,11 +21,7 @@ import httpx
 import openai
 
 from llamaswap import errors
-from llamaswap._wire import DEFAULT_TIMEOUT, error_from_response, scrub
-
-PLACEHOLDER_API_KEY = "llama-swap-no-key"
-"""Sent as the bearer when no key is configured: a keyless llama-swap ignores it, and the
-OpenAI SDK never raises "missing credentials"."""
+from llamaswap._wire import DEFAULT_TIMEOUT, PLACEHOLDER_API_KEY, error_from_response, scrub
 
 # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and sends them as
 # headers; they mean nothing to llama-swap and must not leave the process.

@@ -12,9 +12,9 @@ import pytest
 from langchain_core.tools import ToolException
 from llama_index.core.llms import ChatMessage
 
-from langchain_llamaswap import ChatLlamaSwap, LlamaSwapImageTool
+from langchain_llamaswap import ChatLlamaSwap, LlamaSwapEmbeddings, LlamaSwapImageTool
 from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding
-from llamaswap import LlamaSwapProvider, NotFoundError
+from llamaswap import AuthenticationError, LlamaSwapProvider, NotFoundError
 from llamaswap_rig.runner import Rig
 
 FAST, IMAGE, EMBED = "fake-model", "sd", "embed"
@@ -75,3 +75,31 @@ def test_unknown_model_is_still_llama_swaps_404(provider: LlamaSwapProvider) -> 
     assert isinstance(exc, NotFoundError), repr(exc)
     assert exc.route is None and "llama-swap has no model 'no-such-model'" in str(exc)
     assert IMAGE in exc.available
+
+
+# -- a missing key is reported as missing, from every class -----------------------------------
+
+
+def test_missing_key_is_missing_in_every_class(keyed_rig: Rig) -> None:
+    address = keyed_rig.base_url  # no key in it
+    for name, call in {
+        "provider": lambda: LlamaSwapProvider(address).list_models(),
+        "openai_client": lambda: (
+            LlamaSwapProvider(address)
+            .openai_client()
+            .chat.completions.create(model=FAST, messages=[{"role": "user", "content": "hi"}])
+        ),
+        "ChatLlamaSwap": lambda: ChatLlamaSwap(model=FAST, dsn=address).invoke("hi"),
+        "LlamaSwapEmbeddings": lambda: LlamaSwapEmbeddings(model=EMBED, dsn=address).embed_query(
+            "x"
+        ),
+        "LlamaSwap": lambda: LlamaSwap(model=FAST, dsn=address).chat(
+            [ChatMessage(role="user", content="hi")]
+        ),
+        "LlamaSwapEmbedding": lambda: LlamaSwapEmbedding(
+            model=EMBED, dsn=address
+        ).get_text_embedding("x"),
+    }.items():
+        exc = raised(call)
+        assert isinstance(exc, AuthenticationError), (name, repr(exc))
+        assert "no key was sent" in str(exc), (name, str(exc))

@@ -16,8 +16,8 @@ from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.core.tools import FunctionTool
 
 from llama_index_llamaswap import FALLBACK_CONTEXT_WINDOW, LlamaSwap, LlamaSwapEmbedding
-from llama_index_llamaswap._common import NO_READ_TIMEOUT, PLACEHOLDER_API_KEY
-from llamaswap import shared_provider
+from llama_index_llamaswap._common import NO_READ_TIMEOUT
+from llamaswap import PLACEHOLDER_API_KEY, shared_provider
 
 USER = [ChatMessage(role="user", content="hi")]
 

@@ -1,0 +1,124 @@
+"""Every front door gives the same diagnosis, pinned offline with httpx.MockTransport.
+
+The provider, its OpenAI clients, the LangChain classes and the LlamaIndex classes all send
+through the shared provider for their DSN; here that provider's pooled clients are mock
+transports answering as the real llama-swap does, so each class's error is checked on the
+same answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import httpx
+import pytest
+from langchain_core.tools import ToolException
+from llama_index.core.llms import ChatMessage
+
+from langchain_llamaswap import ChatLlamaSwap, LlamaSwapEmbeddings, LlamaSwapImageTool
+from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding, LlamaSwapImageToolSpec
+from llamaswap import AuthenticationError, shared_provider
+
+RIGHT_KEY = "sk-right-key-31"
+WRONG_KEY = "sk-wrong-key-47"
+_HOSTS = itertools.count()
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def fake_swap(handler: Handler, key: str | None = None) -> str:
+    """A DSN whose shared provider sends every request to ``handler``."""
+    host = f"agree-{next(_HOSTS)}.invalid"
+    dsn = f"llama-swap://{key}@{host}:8080" if key else f"llama-swap://{host}:8080"
+    provider = shared_provider(dsn)
+    transport = httpx.MockTransport(handler)
+    provider._client = httpx.Client(transport=transport)
+    provider._async_client = httpx.AsyncClient(transport=transport)
+    provider._owns_async_client = False
+    return dsn
+
+
+def _user() -> list[ChatMessage]:
+    return [ChatMessage(role="user", content="hi")]
+
+
+ENTRY_POINTS: dict[str, Callable[[str], object]] = {
+    "provider": lambda dsn: shared_provider(dsn).list_models(),
+    "provider openai_client": lambda dsn: (
+        shared_provider(dsn)
+        .openai_client()
+        .chat.completions.create(model="qwen", messages=[{"role": "user", "content": "hi"}])
+    ),
+    "ChatLlamaSwap": lambda dsn: ChatLlamaSwap(model="qwen", dsn=dsn).invoke("hi"),
+    "ChatLlamaSwap stream": lambda dsn: list(ChatLlamaSwap(model="qwen", dsn=dsn).stream("hi")),
+    "LlamaSwapEmbeddings": lambda dsn: LlamaSwapEmbeddings(model="embed", dsn=dsn).embed_query("x"),
+    "LlamaSwapImageTool": lambda dsn: LlamaSwapImageTool(model="sd", dsn=dsn).invoke(
+        {"prompt": "x"}
+    ),
+    "LlamaSwap": lambda dsn: LlamaSwap(model="qwen", dsn=dsn).chat(_user()),
+    "LlamaSwap stream": lambda dsn: list(LlamaSwap(model="qwen", dsn=dsn).stream_chat(_user())),
+    "LlamaSwapEmbedding": lambda dsn: LlamaSwapEmbedding(model="embed", dsn=dsn).get_text_embedding(
+        "x"
+    ),
+    "LlamaSwapImageToolSpec": lambda dsn: LlamaSwapImageToolSpec(
+        model="sd", dsn=dsn
+    ).generate_image("x"),
+}
+
+
+def raised(call: Callable[[], object]) -> BaseException:
+    try:
+        call()
+    except Exception as exc:
+        return exc
+    raise AssertionError("no error raised")
+
+
+# -- a missing key is a missing key --------------------------------------------------------
+
+
+def keyed_swap(request: httpx.Request) -> httpx.Response:
+    """llama-swap with ``apiKeys: [RIGHT_KEY]`` (its 401 body, v250 shape)."""
+    if request.headers.get("authorization") == f"Bearer {RIGHT_KEY}":
+        return httpx.Response(200, json={"object": "list", "data": []})
+    return httpx.Response(
+        401,
+        json={"error": "unauthorized: invalid or missing API key", "src": "llama-swap"},
+        headers={"WWW-Authenticate": 'Basic realm="llama-swap"'},
+    )
+
+
+@pytest.mark.parametrize("call", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())
+def test_no_key_is_reported_as_no_key_by_every_entry_point(call: Callable[[str], object]) -> None:
+    exc = raised(lambda: call(fake_swap(keyed_swap)))
+    assert isinstance(exc, AuthenticationError | ToolException), repr(exc)
+    assert "no key was sent" in str(exc), str(exc)
+    assert "rejected" not in str(exc)
+
+
+@pytest.mark.parametrize("call", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())
+def test_wrong_key_is_reported_as_rejected_by_every_entry_point(
+    call: Callable[[str], object],
+) -> None:
+    exc = raised(lambda: call(fake_swap(keyed_swap, key=WRONG_KEY)))
+    assert "the key sent was rejected" in str(exc), str(exc)
+    assert WRONG_KEY not in str(exc)
+
+
+def test_one_placeholder_for_every_class() -> None:
+    import llamaswap
+    from llamaswap import openai_compat
+
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization", ""))
+        return keyed_swap(request)
+
+    dsn = fake_swap(record)
+    for call in ENTRY_POINTS.values():
+        raised(lambda c=call: c(dsn))  # type: ignore[misc]
+    bearers = {h for h in seen if h}
+    assert bearers == {f"Bearer {llamaswap.PLACEHOLDER_API_KEY}"}, bearers
+    assert openai_compat.PLACEHOLDER_API_KEY is llamaswap.PLACEHOLDER_API_KEY
