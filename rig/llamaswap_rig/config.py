@@ -24,7 +24,16 @@ EMBED_GGUF = "all-minilm-l6-v2-f16.gguf"
 RUN_ENV = "LLAMASWAP_RIG_RUN"  # set in every upstream's env so leftovers can be found
 
 # Models whose cmd uses ${PORT}; llama-swap hands ports out from startPort in sorted-ID order.
-PORTED_MODELS = ("embed", "fake-model", "misbehaving", "qwen", "qwen-b", "scripted", "sd")
+PORTED_MODELS = (
+    "embed",
+    "fake-model",
+    "faulty",
+    "misbehaving",
+    "qwen",
+    "qwen-b",
+    "scripted",
+    "sd",
+)
 # Only in rigs that name them: the misbehaving test upstream stays out of the shared rig.
 OPT_IN_MODELS = ("misbehaving",)
 ALL_MODELS = (*(m for m in PORTED_MODELS if m not in OPT_IN_MODELS), "broken")
@@ -71,6 +80,7 @@ def build_config(
     concurrency_limits: Mapping[str, int] | None = None,
     peers: Mapping[str, Mapping[str, Any]] | None = None,
     send_loading_state: bool = False,
+    fake_model_bin: str | None = None,
 ) -> dict[str, Any]:
     """Build the config dict.
 
@@ -81,6 +91,8 @@ def build_config(
     ``peers`` is written as llama-swap's ``peers:`` section, e.g.
     ``{"far": {"proxy": "http://127.0.0.1:PORT", "apiKey": "...", "models": [...]}}``.
     ``send_loading_state=True`` sets the global ``sendLoadingState`` (load progress streamed).
+    ``fake_model_bin`` is llama-swap's own ``cmd/fake-model`` built from the same source; without
+    it ``fake-model`` is the stdlib stand-in ``upstreams/fast.py``.
     """
     py = shlex.quote(os.path.abspath(python))  # abspath, not resolve: keep the venv symlink
     llamacpp = f"{py} {_q(UPSTREAMS_DIR / 'llamacpp.py')} --port ${{PORT}}"
@@ -98,6 +110,24 @@ def build_config(
         entry.update(extra)
         return entry
 
+    if fake_model_bin:
+        fake_model = local(
+            f"{_q(Path(fake_model_bin))} -listen 127.0.0.1:${{PORT}} -tokens {fast_tokens} "
+            f"-tps {fast_tps} -load {fast_load}s",
+            name="llama-swap fake-model",
+            description="llama-swap's own deterministic lorem-ipsum test upstream "
+            "(cmd/fake-model); not a language model",
+            metadata={"kind": "test-upstream"},
+        )
+    else:  # no Go build: the stdlib stand-in speaks the same API
+        fake_model = local(
+            f"{py} {_q(UPSTREAMS_DIR / 'fast.py')} --port ${{PORT}} --tokens {fast_tokens} "
+            f"--tps {fast_tps} --load {fast_load}",
+            name="Fast test upstream",
+            description="Deterministic lorem-ipsum chat test upstream (stands in for "
+            "llama-swap cmd/fake-model)",
+            metadata={"kind": "test-upstream"},
+        )
     all_models: dict[str, dict[str, Any]] = {
         "qwen": local(
             f"{llamacpp} --model {_q(models_dir / CHAT_GGUF)} --ctx-size {chat_ctx}",
@@ -130,12 +160,13 @@ def build_config(
             metadata={"kind": "test-upstream", "api": "stable-diffusion.cpp"},
             capabilities={"in": ["text"], "out": ["image"]},
         ),
-        "fake-model": local(
+        "fake-model": fake_model,
+        "faulty": local(
             f"{py} {_q(UPSTREAMS_DIR / 'fast.py')} --port ${{PORT}} --tokens {fast_tokens} "
             f"--tps {fast_tps} --load {fast_load}",
-            name="Fast test upstream",
-            description="Deterministic lorem-ipsum chat test upstream (stands in for "
-            "llama-swap cmd/fake-model)",
+            name="Fault-injecting chat test upstream",
+            description="Deterministic lorem-ipsum chat test upstream with fault hooks "
+            "(__die_now__, __die_midstream__, __upstream_500__); not a language model",
             metadata={"kind": "test-upstream"},
         ),
         "scripted": local(

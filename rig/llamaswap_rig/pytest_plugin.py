@@ -53,7 +53,7 @@ def pytest_report_header(config: pytest.Config) -> str:
         binary = select_binary()
     except RigError as exc:
         return f"llama-swap rig: unavailable ({exc})"
-    return f"llama-swap rig: {binary.flavour} ({binary.source}: {' '.join(binary.argv)})"
+    return f"llama-swap rig: {binary.describe()}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import ctypes
 import os
 import random
 import shutil
@@ -20,23 +21,28 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, TextIO
 
+from llamaswap_rig import build_llama_swap
 from llamaswap_rig import config as rigconfig
+from llamaswap_rig.build_llama_swap import SRC_ENV, source_from_env
 from llamaswap_rig.install_llama_swap import is_installed
 from llamaswap_rig.paths import BIN_DIR, DOUBLE_DIR, MODELS_DIR, RUN_DIR
 
 DOUBLE_ARGV = [sys.executable, "-m", "llama_swap_double"]
 KEEP_RUN_DIRS = 30
+_PR_SET_PDEATHSIG = 1
 _STARTED: weakref.WeakSet[Rig] = weakref.WeakSet()
 
 
@@ -58,6 +64,12 @@ class Binary:
     argv: list[str]
     env: dict[str, str]
     source: str  # why this one was picked
+    version: str = ""  # what the binary says of itself (``-version``), e.g. "250 (60226b6)"
+    fake_model: str | None = None  # llama-swap's own cmd/fake-model, built beside it
+
+    def describe(self) -> str:
+        what = f"real llama-swap {self.version}" if self.flavour == "real" else "Python double"
+        return f"{what} [{self.source}: {' '.join(self.argv)}]"
 
 
 @dataclass(frozen=True)
@@ -68,17 +80,46 @@ class ProcInfo:
     cmdline: str
 
 
+_VERSIONS: dict[str, str] = {}
+
+
+def binary_version(path: str) -> str:
+    """``250 (60226b6)`` from ``llama-swap -version`` (``version: 250 (60226b6), built at ...``)."""
+    if path not in _VERSIONS:
+        try:
+            out = subprocess.run(
+                [path, "-version"], capture_output=True, text=True, timeout=10, check=False
+            ).stdout
+        except (OSError, subprocess.SubprocessError) as exc:
+            out = f"unknown ({exc})"
+        _VERSIONS[path] = out.strip().removeprefix("version: ").split(", built")[0] or "unknown"
+    return _VERSIONS[path]
+
+
+def _real(path: Path, source: str, fake_model: str | None = None) -> Binary:
+    return Binary("real", [str(path)], {}, source, binary_version(str(path)), fake_model)
+
+
 def select_binary() -> Binary:
-    """LLAMASWAP_BIN > BIN_DIR/llama-swap (installed at the pinned commit) > the Python double."""
+    """LLAMASWAP_BIN > ``go install`` (pinned commit) > built from LLAMASWAP_SRC > the double."""
     explicit = os.environ.get("LLAMASWAP_BIN")
     if explicit:
         path = Path(explicit)
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise RigUnavailableError(f"LLAMASWAP_BIN={explicit} is not an executable file")
-        return Binary("real", [str(path)], {}, "LLAMASWAP_BIN")
+        sibling = path.with_name("fake-model")
+        return _real(path, "LLAMASWAP_BIN", str(sibling) if sibling.is_file() else None)
     installed = BIN_DIR / "llama-swap"
     if is_installed():
-        return Binary("real", [str(installed)], {}, f"installed at {installed}")
+        fake = BIN_DIR / "fake-model"
+        return _real(installed, "go install", str(fake) if is_installed("fake-model") else None)
+    src = source_from_env()
+    if src is not None:
+        try:
+            built = build_llama_swap.build(src)
+        except (build_llama_swap.BuildError, OSError) as exc:
+            raise RigUnavailableError(f"could not build llama-swap from {SRC_ENV}: {exc}") from exc
+        return _real(Path(built.llama_swap), f"{SRC_ENV}={built.source}", built.fake_model)
     if not (DOUBLE_DIR / "llama_swap_double" / "__main__.py").is_file():
         raise RigUnavailableError(
             f"no llama-swap binary and no double at {DOUBLE_DIR / 'llama_swap_double'}"
@@ -86,7 +127,9 @@ def select_binary() -> Binary:
     pythonpath = os.pathsep.join(
         p for p in (str(DOUBLE_DIR), os.environ.get("PYTHONPATH", "")) if p
     )
-    return Binary("double", list(DOUBLE_ARGV), {"PYTHONPATH": pythonpath}, "Python double")
+    return Binary(
+        "double", list(DOUBLE_ARGV), {"PYTHONPATH": pythonpath}, "Python double", "double-v250"
+    )
 
 
 # ---------------------------------------------------------------------------- /proc helpers
@@ -258,8 +301,14 @@ class Rig:
 
     @property
     def dsn(self) -> str:
-        auth = f"{self.api_key}@" if self.api_key else ""
+        """The DSN with the key percent-encoded, so ``@ : /`` in a key still parse."""
+        auth = f"{urllib.parse.quote(self.api_key, safe='')}@" if self.api_key else ""
         return f"llama-swap://{auth}127.0.0.1:{self.port}"
+
+    @property
+    def redacted_dsn(self) -> str:
+        """The DSN for banners and logs: the key is never printed."""
+        return f"llama-swap://***@127.0.0.1:{self.port}" if self.api_key else self.dsn
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -321,6 +370,7 @@ class Rig:
             api_keys=self.api_keys or None,
             run_id=self.run_id,
             models=self.models,
+            fake_model_bin=self.binary.fake_model,
             **self.config_kwargs,
         )
         rigconfig.write_config(self.config_path, self.config)
@@ -350,14 +400,15 @@ class Rig:
         ]
         env = dict(os.environ, **self.binary.env)
         env.pop(rigconfig.RUN_ENV, None)
-        self._say(
-            f"llama-swap flavour: {self.binary.flavour} ({self.binary.source}); "
-            f"listening on {self.base_url}; run dir {self.run_dir}"
-        )
+        self._say(f"{self.binary.describe()}; listening on {self.base_url}; run dir {self.run_dir}")
         self._log_file = self.log_path.open("a" if log_mode == "a" else "w")
         started = time.monotonic()
+        on_main = threading.current_thread() is threading.main_thread()
+        _install_sigterm_cleanup()
         self.proc = subprocess.Popen(
             argv,
+            # the parent-death signal follows the thread that forks: only tie it to the main one
+            preexec_fn=_die_with_parent if on_main and sys.platform == "linux" else None,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -372,7 +423,7 @@ class Rig:
             self.stop(check_leftovers=False)
             raise
         self.startup_seconds = time.monotonic() - started
-        self._say(f"llama-swap healthy after {self.startup_seconds:.2f} s; DSN {self.dsn}")
+        self._say(f"llama-swap healthy after {self.startup_seconds:.2f} s; DSN {self.redacted_dsn}")
 
     def _wait_healthy(self, started: float) -> None:
         assert self.proc is not None
@@ -454,6 +505,34 @@ def _stop_forgotten_rigs() -> None:
             rig.stop(check_leftovers=False)
 
 
+def _install_sigterm_cleanup() -> None:
+    """SIGTERM (a CI timeout, ``kill``, make forwarding it) skips ``atexit``: stop every rig
+    first, then let the signal do what it did before (its old handler, or the default death)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if getattr(previous, "_llamaswap_rig", False):
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        _stop_forgotten_rigs()
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    on_sigterm._llamaswap_rig = True  # type: ignore[attr-defined]
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM llama-swap if the process that started it dies
+    without stopping it (SIGKILL), so llama-swap still stops its upstreams."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m llamaswap_rig.runner",
@@ -482,8 +561,10 @@ def main(argv: list[str] | None = None) -> int:
     except RigError as exc:
         print(f"rig failed to start: {exc}", file=sys.stderr)
         return 1
-    print(f"flavour:  {rig.flavour}")
-    print(f"DSN:      {rig.dsn}")
+    assert rig.binary is not None
+    print(f"llama-swap: {rig.binary.describe()}")
+    hint = "  (*** is the --api-key you gave)" if args.api_key else ""
+    print(f"DSN:      {rig.redacted_dsn}{hint}")
     print(f"base URL: {rig.base_url}")
     print(f"config:   {rig.config_path}")
     print(f"log:      {rig.log_path}")

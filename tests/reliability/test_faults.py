@@ -36,7 +36,7 @@ from llamaswap import (
 )
 from llamaswap_rig.runner import Rig
 
-FAST = "fake-model"
+FAST = "faulty"  # the fault-injecting chat test upstream (fault hooks)
 DIE_MIDSTREAM = "__die_midstream__"
 DIE_NOW = "__die_now__"
 KINDS = ("provider", "langchain", "llama_index")
