@@ -21,9 +21,11 @@ from llamaswap._wire import (
     error_from_response,
     is_go_not_found,
     json_body,
+    lists_available,
     model_path,
     scrub,
     server_message,
+    with_available,
 )
 from llamaswap.errors import (
     AuthenticationError,
@@ -66,17 +68,8 @@ class Target:
 def fail(target: Target, response: httpx.Response, model: str | None = None) -> Op[NoReturn]:
     """Raise the typed error for ``response``; an unknown model lists the known ids."""
     error = error_from_response(response, model=model, secret=target.secret)
-    if isinstance(error, NotFoundError) and model and error.route is None:
-        available = yield from _known_ids(target)
-        if available:
-            error = NotFoundError(
-                f"{error.message}; this llama-swap serves: {', '.join(available)}",
-                status_code=error.status_code,
-                body=error.body,
-                url=error.url,
-                model=model,
-                available=available,
-            )
+    if isinstance(error, NotFoundError) and lists_available(error):
+        error = with_available(error, (yield from _known_ids(target)))
     raise error
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -282,6 +282,26 @@ def _not_found(
         model=model,
         route=path,
     )
+
+
+def lists_available(error: NotFoundError) -> bool:
+    """Whether ``error`` is about an unknown model, so the ids llama-swap serves help."""
+    return error.model is not None and error.route is None and not error.available
+
+
+def with_available(error: NotFoundError, available: Sequence[str]) -> NotFoundError:
+    """``error`` itself, now naming the ids llama-swap serves (``available`` and message).
+
+    Changed in place, so an error that is also the OpenAI SDK's (or LangChain's) class
+    stays that class.
+    """
+    if not available:
+        return error
+    message = f"{error.message}; this llama-swap serves: {', '.join(available)}"
+    error.available = tuple(available)
+    error.message = message
+    error.args = (message,)
+    return error
 
 
 def is_model_route(path: str) -> bool:

@@ -21,7 +21,17 @@ import httpx
 import openai
 
 from llamaswap import errors
-from llamaswap._wire import DEFAULT_TIMEOUT, PLACEHOLDER_API_KEY, error_from_response, scrub
+from llamaswap._wire import (
+    DEFAULT_TIMEOUT,
+    PLACEHOLDER_API_KEY,
+    error_from_response,
+    lists_available,
+    scrub,
+    with_available,
+)
+
+LIST_TIMEOUT = 10.0
+"""Bound on ``GET /v1/models`` when naming the served ids in an error (it never loads)."""
 
 # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and sends them as
 # headers; they mean nothing to llama-swap and must not leave the process.
@@ -214,10 +224,21 @@ class OpenAI(openai.OpenAI):
         assert isinstance(mapped, openai.APIStatusError)
         return mapped
 
+    def _served_ids(self) -> list[str]:
+        """The ids llama-swap lists, or none when it cannot say."""
+        try:
+            return [m.id for m in self.models.list(timeout=LIST_TIMEOUT).data]
+        except Exception:  # the original error is what the caller needs
+            return []
+
     def request(self, *args: Any, **kwargs: Any) -> Any:
         """Send as the SDK does; connection failures become llama-swap's typed error."""
         try:
             return super().request(*args, **_closing_streams(kwargs, ClosingStream))
+        except errors.NotFoundError as exc:
+            if lists_available(exc):
+                with_available(exc, self._served_ids())
+            raise
         except openai.APIConnectionError as exc:
             if isinstance(exc, errors.LlamaSwapError):
                 raise
@@ -237,10 +258,22 @@ class AsyncOpenAI(openai.AsyncOpenAI):
         assert isinstance(mapped, openai.APIStatusError)
         return mapped
 
+    async def _served_ids(self) -> list[str]:
+        """The ids llama-swap lists, or none when it cannot say."""
+        try:
+            page = await self.models.list(timeout=LIST_TIMEOUT)
+        except Exception:  # the original error is what the caller needs
+            return []
+        return [m.id for m in page.data]
+
     async def request(self, *args: Any, **kwargs: Any) -> Any:
         """Send as the SDK does; connection failures become llama-swap's typed error."""
         try:
             return await super().request(*args, **_closing_streams(kwargs, ClosingAsyncStream))
+        except errors.NotFoundError as exc:
+            if lists_available(exc):
+                with_available(exc, await self._served_ids())
+            raise
         except openai.APIConnectionError as exc:
             if isinstance(exc, errors.LlamaSwapError):
                 raise

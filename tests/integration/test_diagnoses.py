@@ -103,3 +103,32 @@ def test_missing_key_is_missing_in_every_class(keyed_rig: Rig) -> None:
         exc = raised(call)
         assert isinstance(exc, AuthenticationError), (name, repr(exc))
         assert "no key was sent" in str(exc), (name, str(exc))
+
+
+# -- an unknown model lists what llama-swap serves, from every class ---------------------------
+
+
+def test_unknown_model_lists_the_served_ids_in_every_class(rig: Rig) -> None:
+    gone = "no-such-model"
+    for name, call in {
+        "openai_client": lambda: (
+            LlamaSwapProvider(rig.dsn)
+            .openai_client()
+            .chat.completions.create(model=gone, messages=[{"role": "user", "content": "hi"}])
+        ),
+        "ChatLlamaSwap": lambda: ChatLlamaSwap(model=gone, dsn=rig.dsn).invoke("hi"),
+        "ChatLlamaSwap stream": lambda: list(ChatLlamaSwap(model=gone, dsn=rig.dsn).stream("hi")),
+        "LlamaSwapEmbeddings": lambda: LlamaSwapEmbeddings(model=gone, dsn=rig.dsn).embed_query(
+            "x"
+        ),
+        "LlamaSwap": lambda: LlamaSwap(model=gone, dsn=rig.dsn).chat(
+            [ChatMessage(role="user", content="hi")]
+        ),
+        "LlamaSwapEmbedding": lambda: LlamaSwapEmbedding(
+            model=gone, dsn=rig.dsn
+        ).get_text_embedding("x"),
+    }.items():
+        exc = raised(call)
+        assert isinstance(exc, NotFoundError), (name, repr(exc))
+        assert {FAST, IMAGE, EMBED} <= set(exc.available), (name, exc.available)
+        assert f"{FAST}, " in str(exc) or f", {FAST}" in str(exc), (name, str(exc))

@@ -18,7 +18,7 @@ from llama_index.core.llms import ChatMessage
 
 from langchain_llamaswap import ChatLlamaSwap, LlamaSwapEmbeddings, LlamaSwapImageTool
 from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding, LlamaSwapImageToolSpec
-from llamaswap import AuthenticationError, shared_provider
+from llamaswap import AuthenticationError, NotFoundError, shared_provider
 
 RIGHT_KEY = "sk-right-key-31"
 WRONG_KEY = "sk-wrong-key-47"
@@ -44,7 +44,7 @@ def _user() -> list[ChatMessage]:
 
 
 ENTRY_POINTS: dict[str, Callable[[str], object]] = {
-    "provider": lambda dsn: shared_provider(dsn).list_models(),
+    "provider": lambda dsn: shared_provider(dsn).load("qwen"),
     "provider openai_client": lambda dsn: (
         shared_provider(dsn)
         .openai_client()
@@ -122,3 +122,63 @@ def test_one_placeholder_for_every_class() -> None:
     bearers = {h for h in seen if h}
     assert bearers == {f"Bearer {llamaswap.PLACEHOLDER_API_KEY}"}, bearers
     assert openai_compat.PLACEHOLDER_API_KEY is llamaswap.PLACEHOLDER_API_KEY
+
+
+# -- an unknown model lists the ids llama-swap serves ------------------------------------------
+
+SERVED = ("chat-a", "embed-b", "image-c")
+
+
+def serving(request: httpx.Request) -> httpx.Response:
+    """llama-swap main-0bdb372 serving ``SERVED``: every other model id is its 404."""
+    if request.url.path == "/v1/models":
+        data = [{"id": m, "object": "model", "status": {"value": "unloaded"}} for m in SERVED]
+        return httpx.Response(200, json={"object": "list", "data": data})
+    message = "no router for requested model"
+    if request.url.path.startswith("/upstream/"):
+        message = "model not found"
+    return httpx.Response(
+        404,
+        json={
+            "src": "llama-swap",
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "not_found",
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize("call", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())
+def test_unknown_model_lists_the_served_ids_from_every_entry_point(
+    call: Callable[[str], object],
+) -> None:
+    exc = raised(lambda: call(fake_swap(serving)))
+    assert "chat-a, embed-b, image-c" in str(exc), str(exc)
+    if not isinstance(exc, ToolException):  # a tool hands the agent text, not attributes
+        assert isinstance(exc, NotFoundError), repr(exc)
+        assert exc.available == SERVED
+        assert exc.route is None
+
+
+async def test_unknown_model_lists_the_served_ids_async() -> None:
+    dsn = fake_swap(serving)
+    calls = {
+        "openai": lambda: (
+            shared_provider(dsn)
+            .async_openai_client()
+            .chat.completions.create(model="qwen", messages=[{"role": "user", "content": "hi"}])
+        ),
+        "ChatLlamaSwap": lambda: ChatLlamaSwap(model="qwen", dsn=dsn).ainvoke("hi"),
+        "LlamaSwap": lambda: LlamaSwap(model="qwen", dsn=dsn).achat(_user()),
+        "LlamaSwapEmbedding": lambda: LlamaSwapEmbedding(
+            model="embed", dsn=dsn
+        ).aget_text_embedding("x"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(NotFoundError) as info:
+            await call()
+        assert info.value.available == SERVED, name
+        assert "chat-a, embed-b, image-c" in str(info.value), name
