@@ -21,6 +21,9 @@ import httpx
 from llamaswap.errors import (
     APIError,
     AuthenticationError,
+    LlamaSwapConnectionError,
+    LlamaSwapError,
+    LlamaSwapTimeoutError,
     ModelLoadError,
     NotFoundError,
     RateLimitError,
@@ -307,6 +310,38 @@ def with_available(error: NotFoundError, available: Sequence[str]) -> NotFoundEr
 def is_model_route(path: str) -> bool:
     """True for a path llama-swap forwards to a model's server (see :data:`MODEL_ROUTES`)."""
     return "/upstream/" in path or any(path.endswith(route) for route in MODEL_ROUTES)
+
+
+# Failures after the connection was made: llama-swap was reached, then the connection ended
+# before a complete answer (it was stopped or restarted mid-request, or a proxy cut it).
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)
+
+
+def transport_error(
+    exc: BaseException, *, base_url: str, where: str, secret: str | None
+) -> LlamaSwapError:
+    """The typed error for a request that got no answer, saying which way it failed.
+
+    ``where`` is ``"<METHOD> <url>"``. A connection never made is "could not reach"; one
+    that was made and then dropped says so, because llama-swap *was* running.
+    """
+    detail = scrub(f"{type(exc).__name__}: {exc}", secret)
+    if isinstance(exc, httpx.TimeoutException):
+        return LlamaSwapTimeoutError(
+            f"{where} did not finish within the timeout you set ({detail}); "
+            "a cold model load can take minutes: raise timeout= or leave it unset"
+        )
+    if isinstance(exc, _DROPPED):
+        return LlamaSwapConnectionError(
+            f"llama-swap at {base_url} dropped the connection during {where} ({detail}): it "
+            "was reached, then the connection closed before a complete answer (llama-swap "
+            "stopped or restarted mid-request, or a proxy in between closed it); the request "
+            "may have run: llama-swap's log (GET /logs) tells"
+        )
+    return LlamaSwapConnectionError(
+        f"could not reach llama-swap at {base_url} for {where} ({detail}); check that "
+        f"llama-swap is running and listening there: curl {base_url}/health"
+    )
 
 
 def json_body(response: httpx.Response, *, what: str) -> Any:

@@ -26,7 +26,7 @@ from llamaswap._wire import (
     PLACEHOLDER_API_KEY,
     error_from_response,
     lists_available,
-    scrub,
+    transport_error,
     with_available,
 )
 
@@ -150,22 +150,17 @@ def connection_error(
 ) -> errors.LlamaSwapError:
     """llama-swap's connection/timeout error for an SDK one, also an instance of it."""
     request = sdk_error.request
-    cause = sdk_error.__cause__
-    detail = scrub(f"{type(cause).__name__}: {cause}" if cause else str(sdk_error), secret)
     where = f"{request.method} {request.url.copy_with(query=None)}"
-    if isinstance(sdk_error, openai.APITimeoutError):
-        return _combine(
-            APITimeoutError,
-            f"{where} did not finish within the timeout you set ({detail}); "
-            "a cold model load can take minutes: raise timeout= or leave it unset",
-            sdk_error,
-        )
-    return _combine(
-        APIConnectionError,
-        f"could not reach llama-swap at {base_url} for {where} ({detail}); check that "
-        f"llama-swap is running and listening there: curl {base_url}/health",
-        sdk_error,
+    cause = sdk_error.__cause__
+    if isinstance(sdk_error, openai.APITimeoutError) and not isinstance(
+        cause, httpx.TimeoutException
+    ):
+        cause = httpx.TimeoutException(str(sdk_error))
+    typed = transport_error(cause or sdk_error, base_url=base_url, where=where, secret=secret)
+    cls: type[errors.LlamaSwapError] = (
+        APITimeoutError if isinstance(typed, errors.LlamaSwapTimeoutError) else APIConnectionError
     )
+    return _combine(cls, str(typed), sdk_error)
 
 
 _T = TypeVar("_T")

@@ -21,13 +21,17 @@ import httpx
 from llamaswap import _ops as ops
 from llamaswap._ops import Op, Target
 from llamaswap._version import __version__
-from llamaswap._wire import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, Call, TimeoutArg, scrub
+from llamaswap._wire import (
+    DEFAULT_TIMEOUT,
+    USE_CLIENT_DEFAULT,
+    Call,
+    TimeoutArg,
+    transport_error,
+)
 from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_DSN, parse_dsn
 from llamaswap.errors import (
     DSNError,
-    LlamaSwapConnectionError,
     LlamaSwapError,
-    LlamaSwapTimeoutError,
 )
 from llamaswap.events import Event, SSEDecoder, decode_event
 from llamaswap.images import ImageResult
@@ -732,15 +736,8 @@ class LlamaSwapProvider(TokenizerMixin):
             )
 
     def _transport_error(self, exc: httpx.TransportError, method: str, url: str) -> LlamaSwapError:
-        detail = scrub(f"{type(exc).__name__}: {exc}", self._dsn.api_key)
-        if isinstance(exc, httpx.TimeoutException):
-            return LlamaSwapTimeoutError(
-                f"{method} {url} did not finish within the timeout you set ({detail}); "
-                "a cold model load can take minutes: raise timeout= or leave it unset"
-            )
-        return LlamaSwapConnectionError(
-            f"could not reach llama-swap at {self.base_url} for {method} {url} ({detail}); "
-            f"check that llama-swap is running and listening there: curl {self.base_url}/health"
+        return transport_error(
+            exc, base_url=self.base_url, where=f"{method} {url}", secret=self._dsn.api_key
         )
 
 

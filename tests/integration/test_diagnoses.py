@@ -6,6 +6,9 @@ same diagnosis, whatever shape their error bodies have.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,7 +17,13 @@ from llama_index.core.llms import ChatMessage
 
 from langchain_llamaswap import ChatLlamaSwap, LlamaSwapEmbeddings, LlamaSwapImageTool
 from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding
-from llamaswap import AuthenticationError, LlamaSwapProvider, NotFoundError
+from llamaswap import (
+    AuthenticationError,
+    InFlight,
+    LlamaSwapConnectionError,
+    LlamaSwapProvider,
+    NotFoundError,
+)
 from llamaswap_rig.runner import Rig
 
 FAST, IMAGE, EMBED = "fake-model", "sd", "embed"
@@ -132,3 +141,73 @@ def test_unknown_model_lists_the_served_ids_in_every_class(rig: Rig) -> None:
         assert isinstance(exc, NotFoundError), (name, repr(exc))
         assert {FAST, IMAGE, EMBED} <= set(exc.available), (name, exc.available)
         assert f"{FAST}, " in str(exc) or f", {FAST}" in str(exc), (name, str(exc))
+
+
+# -- llama-swap killed mid-call: reached, then dropped -----------------------------------------
+
+SLOW_KINDS = ("provider", "openai_client", "ChatLlamaSwap", "LlamaSwap")
+
+
+def _slow_call(kind: str, dsn: str) -> None:
+    """One non-streaming call that takes far longer than the test waits before the kill."""
+    if kind == "provider":
+        LlamaSwapProvider(dsn).generate_image("a fox", model=IMAGE)
+    elif kind == "openai_client":
+        LlamaSwapProvider(dsn).openai_client().chat.completions.create(
+            model=FAST, messages=[{"role": "user", "content": "hi"}]
+        )
+    elif kind == "ChatLlamaSwap":
+        ChatLlamaSwap(model=FAST, dsn=dsn).invoke("hi")
+    else:
+        LlamaSwap(model=FAST, dsn=dsn).chat([ChatMessage(role="user", content="hi")])
+
+
+def _wait_until_in_flight(provider: LlamaSwapProvider) -> None:
+    events = provider.events()
+    try:
+        for event in events:
+            if isinstance(event, InFlight) and event.operation == "upsert":
+                return
+            if isinstance(event, InFlight) and event.operation == "snapshot" and event.requests:
+                return
+    finally:
+        events.close()  # type: ignore[attr-defined]
+    raise AssertionError("the call never showed up in flight")
+
+
+@pytest.mark.parametrize("kind", SLOW_KINDS)
+def test_llama_swap_killed_mid_call_says_the_connection_dropped(kind: str) -> None:
+    rig = Rig(
+        name=f"killed-{kind}",
+        models=(FAST, IMAGE),
+        verbose=False,
+        fast_tokens=100_000,
+        fast_tps=20.0,
+        image_delay=600.0,
+    )
+    rig.start()
+    try:
+        with LlamaSwapProvider(rig.dsn) as provider:
+            provider.load(IMAGE if kind == "provider" else FAST)
+            outcome: list[BaseException] = []
+
+            def call() -> None:
+                try:
+                    _slow_call(kind, rig.dsn)
+                except Exception as exc:
+                    outcome.append(exc)
+
+            worker = threading.Thread(target=call, daemon=True)
+            worker.start()
+            _wait_until_in_flight(provider)
+            assert rig.proc is not None
+            os.kill(rig.proc.pid, signal.SIGKILL)
+            worker.join(timeout=120)
+        assert not worker.is_alive(), "the call did not end when llama-swap died"
+        assert len(outcome) == 1, outcome
+        exc = outcome[0]
+        assert isinstance(exc, LlamaSwapConnectionError), repr(exc)
+        assert "dropped the connection" in str(exc), str(exc)
+        assert "could not reach" not in str(exc)
+    finally:
+        rig.stop(check_leftovers=False)  # llama-swap's children outlive a SIGKILL: reap them

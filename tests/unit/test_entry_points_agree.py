@@ -18,7 +18,12 @@ from llama_index.core.llms import ChatMessage
 
 from langchain_llamaswap import ChatLlamaSwap, LlamaSwapEmbeddings, LlamaSwapImageTool
 from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding, LlamaSwapImageToolSpec
-from llamaswap import AuthenticationError, NotFoundError, shared_provider
+from llamaswap import (
+    AuthenticationError,
+    LlamaSwapConnectionError,
+    NotFoundError,
+    shared_provider,
+)
 
 RIGHT_KEY = "sk-right-key-31"
 WRONG_KEY = "sk-wrong-key-47"
@@ -182,3 +187,48 @@ async def test_unknown_model_lists_the_served_ids_async() -> None:
             await call()
         assert info.value.available == SERVED, name
         assert "chat-a, embed-b, image-c" in str(info.value), name
+
+
+# -- reached then dropped is not "could not reach" -----------------------------------------
+
+
+def dropping(request: httpx.Request) -> httpx.Response:
+    """llama-swap killed while the request was in flight (what httpx sees then)."""
+    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+
+def resetting(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadError("[Errno 104] Connection reset by peer")
+
+
+def refusing(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("[Errno 111] Connection refused")
+
+
+@pytest.mark.parametrize("answer", [dropping, resetting], ids=["disconnected", "reset"])
+@pytest.mark.parametrize("call", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())
+def test_a_dropped_connection_is_reported_as_dropped_by_every_entry_point(
+    call: Callable[[str], object], answer: Handler
+) -> None:
+    exc = raised(lambda: call(fake_swap(answer)))
+    assert isinstance(exc, LlamaSwapConnectionError | ToolException), repr(exc)
+    assert "dropped the connection" in str(exc) and "was reached" in str(exc), str(exc)
+    assert "could not reach" not in str(exc)
+
+
+@pytest.mark.parametrize("call", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())
+def test_a_refused_connection_is_still_unreachable(call: Callable[[str], object]) -> None:
+    exc = raised(lambda: call(fake_swap(refusing)))
+    assert "could not reach llama-swap" in str(exc), str(exc)
+    assert "dropped" not in str(exc)
+
+
+async def test_a_dropped_connection_is_dropped_async() -> None:
+    dsn = fake_swap(dropping)
+    for call in (
+        lambda: shared_provider(dsn).alist_models(),
+        lambda: ChatLlamaSwap(model="qwen", dsn=dsn).ainvoke("hi"),
+        lambda: LlamaSwap(model="qwen", dsn=dsn).achat(_user()),
+    ):
+        with pytest.raises(LlamaSwapConnectionError, match="dropped the connection"):
+            await call()
