@@ -24,16 +24,25 @@ from langchain_llamaswap._common import (
     openai_client_kwargs,
     resolve_provider,
 )
-from llamaswap import ENV_DSN, LlamaSwapProvider
+from llamaswap import (
+    ENV_DSN,
+    EmbedInput,
+    LlamaSwapProvider,
+    aembed_in_context,
+    embed_in_context,
+)
 from llamaswap import openai_compat as compat
 
 
 class LlamaSwapEmbeddings(BaseModel, Embeddings):
     """Embed text with an embedding model served by llama-swap (``POST /v1/embeddings``).
 
-    Texts go out as plain strings in batches of ``chunk_size``: no tiktoken, no token-id
-    inputs (``OpenAIEmbeddings`` sends token ids to non-OpenAI servers unless told not to),
-    no client-side length checks; the model server applies its own context limit.
+    Texts go out as plain strings in batches of ``chunk_size``, with no tiktoken. A text
+    longer than the model's context (MiniLM's is 512 tokens, less than a default document
+    chunk) is split by the model's own tokenizer, through llama-swap, into windows that
+    fit; they go out as the model's token ids, and their vectors are averaged (weighted by
+    tokens) into one, as ``OpenAIEmbeddings`` does for long texts. ``split_long_inputs=False``
+    raises :class:`llamaswap.InputTooLongError` instead.
 
     Setup:
         ```bash
@@ -52,6 +61,9 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
             How many texts go in one request (default 32).
         dimensions:
             Ask for shorter vectors, if the server supports it.
+        split_long_inputs / max_input_tokens:
+            Split texts longer than the model's context (default on), and an optional
+            limit below the model's own (e.g. 256 for MiniLM's training length).
         timeout / max_retries:
             As for ``ChatLlamaSwap``: no read bound and no retries by default, because the
             first request may wait for a model swap.
@@ -105,6 +117,12 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
 
     dimensions: int | None = None
     """Requested vector size (sent only when set)."""
+
+    split_long_inputs: bool = True
+    """Split texts longer than the model's context by its tokenizer and pool the pieces."""
+
+    max_input_tokens: int | None = Field(default=None, ge=8)
+    """A token limit below the model's context (``None``: the context llama-swap lists)."""
 
     timeout: float | Any | None = None
     """Request timeout; ``None``: 10 s to connect, no bound on waiting for a swap."""
@@ -160,7 +178,7 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
         )
         return self
 
-    def _body(self, batch: list[str]) -> dict[str, Any]:
+    def _body(self, batch: list[EmbedInput]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "input": batch,
@@ -172,19 +190,24 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
             body["extra_body"] = dict(self.model_kwargs)
         return body
 
-    def _batches(self, texts: list[str]) -> list[list[str]]:
-        for text in texts:
-            if not isinstance(text, str):
-                raise TypeError(f"texts must be strings, got {type(text).__name__}")
-        return [texts[i : i + self.chunk_size] for i in range(0, len(texts), self.chunk_size)]
+    def _send(self, batch: list[EmbedInput]) -> list[list[float]]:
+        return _vectors(self._client.embeddings.create(**self._body(batch)), len(batch))
+
+    async def _asend(self, batch: list[EmbedInput]) -> list[list[float]]:
+        response = await self._async_client.embeddings.create(**self._body(batch))
+        return _vectors(response, len(batch))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed ``texts`` in batches of ``chunk_size``; one vector per text, in order."""
-        vectors: list[list[float]] = []
-        for batch in self._batches(list(texts)):
-            response = self._client.embeddings.create(**self._body(batch))
-            vectors.extend(_vectors(response, len(batch)))
-        return vectors
+        return embed_in_context(
+            self.provider,
+            texts,
+            model=self.model,
+            send=self._send,
+            split_long_inputs=self.split_long_inputs,
+            max_input_tokens=self.max_input_tokens,
+            batch_size=self.chunk_size,
+        )
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one text."""
@@ -192,11 +215,15 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents`."""
-        vectors: list[list[float]] = []
-        for batch in self._batches(list(texts)):
-            response = await self._async_client.embeddings.create(**self._body(batch))
-            vectors.extend(_vectors(response, len(batch)))
-        return vectors
+        return await aembed_in_context(
+            self.provider,
+            texts,
+            model=self.model,
+            send=self._asend,
+            split_long_inputs=self.split_long_inputs,
+            max_input_tokens=self.max_input_tokens,
+            batch_size=self.chunk_size,
+        )
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`."""

@@ -2,7 +2,10 @@
 
 Requests go through the OpenAI SDK on the shared provider's pooled httpx clients, ask for
 ``encoding_format: "float"`` (llama.cpp's server answers it everywhere) and send one
-request per batch of ``embed_batch_size`` texts.
+request per batch of ``embed_batch_size`` inputs. A text longer than the model's context
+(LlamaIndex's default 1024-token chunk is longer than MiniLM's 512) is split by the
+model's own tokenizer and its pieces' vectors pooled into one (see
+:func:`llamaswap.embed_in_context`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from llama_index_llamaswap._common import (
     stored_dsn,
     sync_http_client,
 )
-from llamaswap import PLACEHOLDER_API_KEY, LlamaSwapProvider, ResponseDecodeError
+from llamaswap import (
+    PLACEHOLDER_API_KEY,
+    EmbedInput,
+    LlamaSwapProvider,
+    ResponseDecodeError,
+    aembed_in_context,
+    embed_in_context,
+)
 from llamaswap import openai_compat as compat
 
 
@@ -42,6 +52,11 @@ class LlamaSwapEmbedding(BaseEmbedding):
         timeout: seconds per request; ``None`` never times out a read (cold swaps).
         max_retries: opt-in retries of a 429 (after its ``Retry-After``) or a refused
             connection only; never a 5xx or a timeout, which may have started a swap.
+        split_long_inputs: split texts longer than the model's context by its own
+            tokenizer (through llama-swap) and pool the pieces' vectors, weighted by
+            tokens (default); ``False`` raises :class:`llamaswap.InputTooLongError`.
+        max_input_tokens: a token limit below the model's context (``None``: the
+            context llama-swap lists for the model).
 
     Example:
         >>> from llama_index.core import Settings
@@ -62,6 +77,12 @@ class LlamaSwapEmbedding(BaseEmbedding):
     )
     max_retries: int = Field(
         default=0, ge=0, description="Retries of 429s and refused connections only."
+    )
+    split_long_inputs: bool = Field(
+        default=True, description="Split inputs longer than the model's context, then pool."
+    )
+    max_input_tokens: int | None = Field(
+        default=None, ge=8, description="Token limit below the model's context, if any."
     )
 
     _provider: LlamaSwapProvider = PrivateAttr()
@@ -129,7 +150,7 @@ class LlamaSwapEmbedding(BaseEmbedding):
             self._aclient_pool = pool
         return self._aclient
 
-    def _request(self, texts: Sequence[str]) -> dict[str, Any]:
+    def _request(self, texts: Sequence[EmbedInput]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_name,
             "input": list(texts),
@@ -150,17 +171,35 @@ class LlamaSwapEmbedding(BaseEmbedding):
 
     # -- texts -----------------------------------------------------------------------------
 
+    def _send(self, inputs: list[EmbedInput]) -> list[list[float]]:
+        response = self._get_client().embeddings.create(**self._request(inputs))
+        return self._vectors(response, len(inputs))
+
+    async def _asend(self, inputs: list[EmbedInput]) -> list[list[float]]:
+        response = await self._get_aclient().embeddings.create(**self._request(inputs))
+        return self._vectors(response, len(inputs))
+
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        response = self._get_client().embeddings.create(**self._request(texts))
-        return self._vectors(response, len(texts))
+        return embed_in_context(
+            self._provider,
+            texts,
+            model=self.model_name,
+            send=self._send,
+            split_long_inputs=self.split_long_inputs,
+            max_input_tokens=self.max_input_tokens,
+            batch_size=self.embed_batch_size,
+        )
 
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        response = await self._get_aclient().embeddings.create(**self._request(texts))
-        return self._vectors(response, len(texts))
+        return await aembed_in_context(
+            self._provider,
+            texts,
+            model=self.model_name,
+            send=self._asend,
+            split_long_inputs=self.split_long_inputs,
+            max_input_tokens=self.max_input_tokens,
+            batch_size=self.embed_batch_size,
+        )
 
     def _as_query(self, query: str) -> str:
         return f"{self.query_instruction}{query}" if self.query_instruction else query

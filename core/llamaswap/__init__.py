@@ -21,6 +21,7 @@ from llamaswap.errors import (
     AuthenticationError,
     DSNError,
     IncompleteResponseError,
+    InputTooLongError,
     LlamaSwapConnectionError,
     LlamaSwapError,
     LlamaSwapTimeoutError,
@@ -43,6 +44,7 @@ from llamaswap.events import (
     UnknownEvent,
 )
 from llamaswap.images import GeneratedImage, ImageResult
+from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
 from llamaswap.provider import LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import RetryPolicy
@@ -57,11 +59,13 @@ __all__ = [
     "Activity",
     "AuthenticationError",
     "DSNError",
+    "EmbedInput",
     "Event",
     "GeneratedImage",
     "ImageResult",
     "InFlight",
     "IncompleteResponseError",
+    "InputTooLongError",
     "LlamaSwapConnectionError",
     "LlamaSwapError",
     "LlamaSwapProvider",
@@ -83,6 +87,8 @@ __all__ = [
     "UpstreamError",
     "VersionInfo",
     "__version__",
+    "aembed_in_context",
+    "embed_in_context",
     "parse_dsn",
     "shared_provider",
 ]

@@ -123,6 +123,29 @@ class RateLimitError(APIError):
         self.retry_after = retry_after
 
 
+class InputTooLongError(LlamaSwapError, ValueError):
+    """An input is longer than the model's context and could not be fitted to it.
+
+    Embedding classes split over-long inputs by the model's own tokenizer and pool the
+    pieces; this is raised where they cannot (splitting turned off, a server without
+    ``/tokenize``). The message names the model's limit and the settings to change.
+
+    Attributes:
+        model: the model id.
+        tokens: the input's length in the model's tokens, when known.
+        limit: the model's limit in tokens, when known.
+    """
+
+    def __init__(
+        self, message: str, *, model: str, tokens: int | None = None, limit: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.model = model
+        self.tokens = tokens
+        self.limit = limit
+
+
 class LlamaSwapConnectionError(LlamaSwapError, ConnectionError):
     """llama-swap could not be reached (refused, DNS, reset)."""
 

@@ -46,8 +46,8 @@ def test_embedding_batches_by_embed_batch_size(swap: FakeSwap) -> None:
     embed = LlamaSwapEmbedding(model="embed", dsn=swap.dsn, embed_batch_size=2)
     vectors = embed.get_text_embedding_batch(["a", "b", "c", "d", "e"])
     assert len(vectors) == 5
-    sizes = [len(json.loads(r.content)["input"]) for r in swap.requests]
-    assert sizes == [2, 2, 1]
+    sent = [r for r in swap.requests if r.url.path == "/v1/embeddings"]
+    assert [len(json.loads(r.content)["input"]) for r in sent] == [2, 2, 1]
 
 
 def test_embedding_order_follows_index_not_position(swap: FakeSwap) -> None:
