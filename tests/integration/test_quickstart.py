@@ -22,5 +22,8 @@ def test_quickstart_prints_a_model_answer_and_saves_an_image(rig: Rig) -> None:
     answer = next(line for line in out.splitlines() if line.startswith("A: "))
     assert len(answer) > len("A: ") + 5
     assert "loaded 'qwen'" in out
-    assert "image/png saved to" in out
+    image_line = next(line for line in out.splitlines() if line.startswith("image: "))
+    size, saved = image_line.removeprefix("image: ").split(" bytes of image/png saved to ")
+    data = Path(saved).read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) == int(size)
     assert "unloaded everything; running now: []" in out

@@ -265,7 +265,8 @@ def test_unknown_ids_are_not_found_listing_the_known_ones(
 
 
 def test_unload_dot_does_not_unload_everything(provider: LlamaSwapProvider) -> None:
-    """``POST /api/models/unload/.`` normalises to ``/api/models/unload/`` (unload all)."""
+    """An id of ``.`` or ``..`` is refused as unknown: it must never reach llama-swap as a
+    path segment, where URL normalisation could turn it into ``/api/models/unload/``."""
     provider.load(FAST)
     for model in (".", ".."):
         _check_not_found(raised(lambda: provider.unload(model)), model)  # noqa: B023
@@ -273,7 +274,8 @@ def test_unload_dot_does_not_unload_everything(provider: LlamaSwapProvider) -> N
 
 
 def test_a_prefix_of_a_listed_id_loads_nothing(provider: LlamaSwapProvider) -> None:
-    """llama-swap's /upstream route would read ``fake-model/x`` as ``fake-model``."""
+    """Ids that only look like a listed id are refused as unknown before any request could
+    route them to ``fake-model`` (llama-swap's /upstream route splits on ``/``)."""
     provider.unload(FAST)
     for model in ("fake-model/x", "fake-model/", "/fake-model"):
         _check_not_found(raised(lambda: provider.load(model)), model)  # noqa: B023

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import threading
@@ -149,6 +150,13 @@ def inflight(dsn: str) -> int:
     raise AssertionError("no inflight snapshot on /api/events")
 
 
+def logged_wait(message: str) -> float:
+    """The wait a retry log line announces (``...; retry 1 of 2 in 0.25 s``)."""
+    match = re.search(r" in (\d+\.\d+) s$", message)
+    assert match, message
+    return float(match.group(1))
+
+
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -162,12 +170,13 @@ def crash_noticed(dsn: str, model: str = FAST) -> None:
     """Wait until llama-swap has seen the killed model server exit.
 
     Right after a crash llama-swap may still list the model as ready and answer the next
-    request with a 502 (it cannot connect); real llama-swap has the same window.
+    request with a 502 (it cannot connect). The real v250 keeps a crashed upstream "ready"
+    for about 10 s while a child of it holds its output pipe; the bound is only a backstop.
     """
     with LlamaSwapProvider(dsn) as p:
         wait_for(
             lambda: all(r.model != model or r.state != "ready" for r in p.running()),
-            15,
+            60,
             f"llama-swap noticing that {model} died",
         )
 
@@ -308,32 +317,28 @@ async def test_restart_between_requests_then_down(rig_factory: RigFactory) -> No
     assert provider.list_models()
     assert await provider.alist_models()
 
-    small.stop()  # llama-swap down: a typed error, fast
+    small.stop()  # llama-swap down: a typed error (pytest-timeout bounds the wait)
     for kind in KINDS:
-        started = time.monotonic()
         with pytest.raises(LlamaSwapConnectionError, match="could not reach llama-swap"):
             ask_sync(kind, small.dsn, "anyone?")
-        assert time.monotonic() - started < 5, kind
-        started = time.monotonic()
         with pytest.raises(LlamaSwapConnectionError):
             await ask_async(kind, small.dsn, "anyone?")
-        assert time.monotonic() - started < 5, kind
     with pytest.raises(LlamaSwapConnectionError):
         provider.list_models()
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_down_with_retries_is_still_bounded(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_down_with_retries_backs_off_twice_then_raises(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     dsn = f"llama-swap://127.0.0.1:{closed_port()}"
     caplog.set_level(logging.INFO, logger="llamaswap")
-    started = time.monotonic()
     with pytest.raises(LlamaSwapConnectionError) as info:
         ask_sync(kind, dsn, "anyone?", max_retries=2)
-    elapsed = time.monotonic() - started
-    assert elapsed < 5  # 0.25 s + 0.5 s of backoff, plus two refused connects
     assert isinstance(info.value, openai.APIConnectionError)
-    retries = [r for r in caplog.records if "connection refused" in r.getMessage()]
+    retries = [r.getMessage() for r in caplog.records if "connection refused" in r.getMessage()]
     assert len(retries) == 2
+    assert sum(logged_wait(m) for m in retries) <= 1.0  # 0.25 s + 0.5 s of backoff
 
 
 # -- 4. over concurrencyLimit -----------------------------------------------------------------
@@ -409,19 +414,22 @@ async def test_opt_in_retry_waits_out_the_429(
     assert len(retried) >= 2  # at least one wait per call
 
 
-def test_retry_after_is_capped(limited: Rig) -> None:
+def test_retry_after_is_capped(limited: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="llamaswap")
     policy = RetryPolicy(max_retries=1, max_wait=0.1)
     client = LlamaSwapProvider(limited.dsn).openai_client(max_retries=policy)
-    with one_busy_request(limited):
-        started = time.monotonic()
-        with pytest.raises(RateLimitError):
-            client.chat.completions.create(
-                model=FAST, messages=[{"role": "user", "content": "hurry"}]
-            )
-        assert time.monotonic() - started < 0.9  # Retry-After: 1 was capped to 0.1 s
+    with one_busy_request(limited), pytest.raises(RateLimitError):
+        client.chat.completions.create(model=FAST, messages=[{"role": "user", "content": "hurry"}])
+    waits = [
+        logged_wait(r.getMessage()) for r in caplog.records if "retry 1 of 1" in r.getMessage()
+    ]
+    assert waits == [0.1]  # Retry-After: 1 was capped to max_wait
 
 
-def test_provider_retry_applies_to_openai_clients_riding_it(limited: Rig) -> None:
+def test_provider_retry_applies_to_openai_clients_riding_it(
+    limited: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="llamaswap")
     provider = LlamaSwapProvider(limited.dsn, max_retries=6)
     assert provider.retry_policy.max_retries == 6
     sdk = openai.OpenAI(
@@ -433,6 +441,8 @@ def test_provider_retry_applies_to_openai_clients_riding_it(limited: Rig) -> Non
     with one_busy_request(limited):
         reply = sdk.chat.completions.create(model=FAST, messages=[{"role": "user", "content": "x"}])
     assert reply.choices[0].message.content
+    retried = [r for r in caplog.records if "429 over concurrencyLimit" in r.getMessage()]
+    assert retried, "the answer came without a retry: the 429 was never met"
 
 
 @pytest.mark.parametrize("kind", KINDS)

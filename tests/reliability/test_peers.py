@@ -209,7 +209,8 @@ async def test_aunload_peer_model_is_not_found(
 
 
 def test_upstream_passthrough_takes_escaped_and_plain_slash(peered_rigs: PeeredRigs) -> None:
-    """llama-swap resolves ``peer/model`` in /upstream either way (what load relies on)."""
+    """``/upstream/<peer>/<model>/health`` with the slash escaped or plain reaches the peer's
+    own ``/health`` (the rig's llama-swap here; what load relies on)."""
     base = peered_rigs.front.base_url
     for path in ("/upstream/far%2Ffake-model/health", "/upstream/far/fake-model/health"):
         r = httpx.get(base + path, timeout=10)

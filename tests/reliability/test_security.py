@@ -12,13 +12,15 @@ params, callback payloads and LlamaIndex ``to_dict()``/``to_json()`` is searched
 from __future__ import annotations
 
 import asyncio
+import http.server
 import logging
 import re
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
@@ -369,12 +371,41 @@ def test_missing_key_says_how_to_send_one(keyed: Rig) -> None:
             raise AssertionError("no error")
 
 
-def test_no_key_travels_to_a_foreign_image_host(keyed: Rig) -> None:
-    """The provider never sends the key to an image URL on another origin (``auth=False``)."""
-    from llamaswap._ops import _same_origin
+class _ImageHost(http.server.BaseHTTPRequestHandler):
+    """Another origin serving a PNG, remembering the headers of every request it got."""
 
-    assert not _same_origin("http://127.0.0.2:1/x.png", keyed.base_url)
-    assert _same_origin(f"{keyed.base_url}/x.png", keyed.base_url)
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(dict(self.headers.items()))
+        body = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_no_key_travels_to_a_foreign_image_host(keyed: Rig) -> None:
+    """An image answered as a URL on another origin is fetched without the key."""
+    host = http.server.ThreadingHTTPServer(("127.0.0.2", 0), _ImageHost)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    _ImageHost.seen.clear()
+    try:
+        url = f"http://127.0.0.2:{host.server_address[1]}/render.png"
+        with LlamaSwapProvider(keyed.dsn) as provider:
+            result = provider.generate_image(f"__url__ {url}", model=IMAGE)
+    finally:
+        host.shutdown()
+        host.server_close()
+    assert result[0].data.startswith(b"\x89PNG")  # the bytes came from the foreign host
+    assert len(_ImageHost.seen) == 1
+    headers = {k.lower(): v for k, v in _ImageHost.seen[0].items()}
+    assert "authorization" not in headers and "x-api-key" not in headers
+    assert KEY not in repr(_ImageHost.seen)
 
 
 @pytest.mark.parametrize("mode", ["echo", "error_echo"])

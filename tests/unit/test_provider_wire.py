@@ -188,7 +188,8 @@ def test_load_hits_upstream_health_with_quoted_id(model: str, path: str) -> None
 
 def test_load_treats_upstream_404_as_loaded() -> None:
     rec = Recorder({("GET", "/upstream/sd/health"): httpx.Response(404, text="Not Found")})
-    provider_for(rec).load("sd")  # the image server has no /health, but it answered
+    assert provider_for(rec).load("sd") is None  # no /health on the image server: it answered
+    assert [r.url.path for r in rec.requests] == ["/upstream/sd/health"]  # no retry, no probe
 
 
 @pytest.mark.parametrize("shape", [legacy_error, envelope_error])

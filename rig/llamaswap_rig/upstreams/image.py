@@ -5,6 +5,8 @@ files whose pixels are a deterministic function of prompt, seed and image index,
 integrations can be tested end to end through llama-swap without a multi-GB diffusion model.
 ``--delay`` imitates a slow render; a prompt containing ``--fail-prompt`` (default
 ``__fail_render__``) makes the render fail with a 500, and ``__die_now__`` kills the process.
+A prompt ``__url__ <url>`` answers with that URL instead of image bytes (as a server that
+stores its renders elsewhere does), so clients' fetch of image URLs can be tested.
 """
 
 from __future__ import annotations
@@ -211,6 +213,10 @@ class Handler(UpstreamHandler):
                     "render_failed",
                 ),
             )
+            return
+        url = re.search(r"__url__ (\S+)", req["prompt"])
+        if url:
+            self._send_json(200, {"created": int(time.time()), "data": [{"url": url.group(1)}]})
             return
         images = [
             base64.b64encode(

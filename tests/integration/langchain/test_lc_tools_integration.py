@@ -119,9 +119,9 @@ def test_agent_draws_through_llama_swap(dsn: str, tmp_path: Path) -> None:
 
     Driven by the rig's scripted tool-calling test upstream (model ``scripted``), not the
     0.5B Qwen: an agent leaves tool_choice to the model, and unforced, Qwen2.5-Coder-0.5B
-    answers in text instead of calling the tool (test_agent_loop's xfail). The scripted
-    upstream is started by llama-swap like any model, so the request path (agent ->
-    llama-swap -> upstream, tool -> llama-swap -> image upstream) is the real one.
+    answers in text instead of calling the tool (test_agent_loop's xfail). The model's
+    answers are scripted; the requests still go through the rig's llama-swap to upstreams
+    it started (agent -> llama-swap -> scripted, tool -> llama-swap -> image upstream).
     """
     from langchain.agents import create_agent
 
