@@ -31,7 +31,6 @@ from llamaswap_rig.runner import Rig
 
 SCRIPT = Path(sys.executable).parent / "llamaswap"
 WAIT = 120.0  # a bound on waiting for a state, so a broken build fails instead of hanging
-IMAGES_PATH = "/v1/images/generations"
 
 
 @pytest.fixture
@@ -137,6 +136,23 @@ def assert_one_error(stderr: str) -> tuple[str, str]:
 
 def running_states(provider: LlamaSwapProvider) -> list[tuple[str, str]]:
     return sorted((r.model, r.state) for r in provider.running())
+
+
+def watch_in_flight(provider: LlamaSwapProvider, path: str, *, answering: bool) -> threading.Event:
+    """Set once llama-swap tracks a request to ``path`` (that has sent bytes, if ``answering``)."""
+    seen = threading.Event()
+
+    def watch() -> None:
+        for event in provider.events():
+            if isinstance(event, InFlight) and any(
+                r.get("req_path") == path and (not answering or r.get("resp_bytes", 0) > 0)
+                for r in event.requests
+            ):
+                seen.set()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    return seen
 
 
 # -- the script itself -----------------------------------------------------------------------
@@ -594,17 +610,7 @@ def test_ctrl_c_during_a_slow_image_exits_130_writes_nothing_and_keeps_sd(
     with LlamaSwapProvider(slow.dsn) as p:
         p.load("sd")
         before = running_states(p)
-        rendering = threading.Event()
-
-        def watch() -> None:
-            for event in p.events():
-                if isinstance(event, InFlight) and any(
-                    r.get("req_path") == IMAGES_PATH for r in event.requests
-                ):
-                    rendering.set()
-                    return
-
-        threading.Thread(target=watch, daemon=True).start()
+        rendering = watch_in_flight(p, "/v1/images/generations", answering=False)
         out_dir = tmp_path / "out"
         out_dir.mkdir()
         out = out_dir / "slow.png"
@@ -631,3 +637,22 @@ def test_ctrl_c_during_a_slow_image_exits_130_writes_nothing_and_keeps_sd(
         assert list(out_dir.iterdir()) == []  # no image, no partial file
         assert p.health()
         assert running_states(p) == before == [("sd", "ready")]
+
+
+def test_ctrl_c_during_a_streamed_answer_exits_130_and_keeps_the_model(
+    rig_factory: Callable[..., Rig], cache_dir: Path
+) -> None:
+    slow = rig_factory(models=("fake-model",), fast_tokens=2000, fast_tps=5)
+    with LlamaSwapProvider(slow.dsn) as p:
+        p.load("fake-model")
+        streaming = watch_in_flight(p, "/v1/chat/completions", answering=True)
+        cli = Running(cache_dir, "chat", "fake-model", "tell me everything", dsn=slow.dsn)
+        try:
+            assert streaming.wait(WAIT), "the answer never started streaming"
+            code, stderr = cli.interrupt()
+        finally:
+            cli.stop()
+        assert code == 130
+        assert "Traceback" not in stderr and "interrupted: stopped the answer" in stderr
+        assert p.health()
+        assert running_states(p) == [("fake-model", "ready")]

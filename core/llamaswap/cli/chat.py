@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llamaswap import LlamaSwapProvider, NotFoundError
+from llamaswap import LlamaSwapProvider
 from llamaswap.cli.errors import EXIT_ERROR, EXIT_OK, INSTALL_HINT, Interrupted, UsageError
 from llamaswap.cli.progress import LiveLine
 from llamaswap.cli.terminal import Terminal
@@ -68,7 +68,7 @@ def chat(provider: LlamaSwapProvider, args: argparse.Namespace, term: Terminal) 
         messages.append({"role": "system", "content": args.system})
     if args.prompt is not None:
         messages.append({"role": "user", "content": args.prompt})
-        _turn(provider, client, args, term, messages)
+        _turn(client, args, term, messages)
         return EXIT_OK
     start = list(messages)
     while True:
@@ -85,7 +85,7 @@ def chat(provider: LlamaSwapProvider, args: argparse.Namespace, term: Terminal) 
             term.status("conversation forgotten")
             continue
         messages.append({"role": "user", "content": text})
-        answer = _turn(provider, client, args, term, messages)
+        answer = _turn(client, args, term, messages)
         messages.append({"role": "assistant", "content": answer.content})
 
 
@@ -110,7 +110,6 @@ def _read_turn() -> str | None:
 
 
 def _turn(
-    provider: LlamaSwapProvider,
     client: openai.OpenAI,
     args: argparse.Namespace,
     term: Terminal,
@@ -132,8 +131,6 @@ def _turn(
             )
             for chunk in stream:
                 _take(chunk, answer, on_text=lambda text: _show(text, waiting, args, term))
-    except NotFoundError as exc:
-        raise _with_known_ids(provider, exc, args.model) from None
     except KeyboardInterrupt:
         if stream is not None:
             stream.close()  # llama-swap cancels the request; the model stays loaded
@@ -170,24 +167,6 @@ def _show(text: str, waiting: LiveLine, args: argparse.Namespace, term: Terminal
     waiting.stop()  # the first token ends the wait
     if not args.json:
         term.write(text)
-
-
-def _with_known_ids(provider: LlamaSwapProvider, exc: NotFoundError, model: str) -> NotFoundError:
-    """The same 404, listing the ids llama-swap serves (the SDK's error does not)."""
-    if exc.available:
-        return exc
-    try:
-        ids = [m.id for m in provider.list_models()]
-    except Exception:  # the 404 is the error to show
-        return exc
-    return NotFoundError(
-        f"{' '.join(str(exc).split())}; llama-swap serves: {', '.join(ids) or 'nothing'}",
-        status_code=exc.status_code,
-        body=exc.body,
-        url=exc.url,
-        model=model,
-        available=ids,
-    )
 
 
 def _stats(answer: Answer) -> str:
