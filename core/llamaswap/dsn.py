@@ -15,11 +15,13 @@ password as the key and a lone ``token@`` takes the token. The key always goes o
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from llamaswap._wire import MODEL_ROUTES
 from llamaswap.errors import DSNError
 
 DEFAULT_DSN = "llama-swap://localhost:8080"
@@ -88,14 +90,17 @@ def parse_dsn(dsn: str) -> DSN:
     if any(ch.isspace() for ch in text):
         raise DSNError(f"the DSN contains whitespace; remove it (for example {_EXAMPLE!r})")
     if "://" not in text:
+        _refuse_mangled_scheme(text)
         text = f"llama-swap://{text}"
 
     scheme_text, _, rest = text.partition("://")
     scheme_key = scheme_text.lower()
     if scheme_key not in _SCHEMES:
         accepted = ", ".join(f"{s}://" for s in _SCHEMES)
+        # Only a scheme-shaped word is echoed: text before '://' may hold the key.
+        shown = f" {scheme_text!r}" if _SCHEME_WORD.fullmatch(scheme_text) else ""
         raise DSNError(
-            f"unknown DSN scheme {scheme_text!r}; use one of {accepted} (for example {_EXAMPLE!r})"
+            f"unknown DSN scheme{shown}; use one of {accepted} (for example {_EXAMPLE!r})"
         )
     wire_scheme, default_port = _SCHEMES[scheme_key]
 
@@ -132,6 +137,7 @@ def parse_dsn(dsn: str) -> DSN:
         raise DSNError(f"the DSN port {port} is out of range; use 1-65535 (default 8080)")
 
     clean_path = _clean_path(parts.path)
+    _refuse_endpoint(clean_path, f"{scheme_key}://{'***@' if at else ''}{hostport.lower()}")
     base = f"{wire_scheme}://{_netloc(host, port)}{clean_path}"
     try:  # what httpx will refuse at the first call must fail here, as a DSNError
         httpx.URL(base)
@@ -144,6 +150,62 @@ def parse_dsn(dsn: str) -> DSN:
         port=port,
         path=clean_path,
         api_key=api_key,
+    )
+
+
+# A known scheme followed by something other than '://': 'llama-swap//h', 'llama-swap:/h',
+# 'llama-swap:h'. A digit after the ':' is a port ('llama-swap:8080' is host:port).
+_SCHEME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_MANGLED_SCHEME = re.compile(r"(?i)^([a-z][a-z0-9+.-]*)(:/+|/{2,}|:(?![0-9]|$))")
+
+
+def _refuse_mangled_scheme(text: str) -> None:
+    """Refuse a scheme missing part of its ``://``, which would be read as a host name."""
+    match = _MANGLED_SCHEME.match(text)
+    if match is None or match.group(1).lower() not in _SCHEMES:
+        return
+    scheme, sep = match.group(1), match.group(2)
+    _key, at, tail = text[match.end() :].lstrip("/").rpartition("@")  # never show the key
+    hostport, slash, path = tail.partition("/")
+    rest = f"{'***@' if at else ''}{hostport.lower()}{slash}{path}"
+    raise DSNError(
+        f"the DSN's scheme {scheme!r} is followed by {sep!r} instead of '://', so "
+        f"{scheme!r} would be read as the host; write {f'{scheme}://{rest}'!r}"
+    )
+
+
+# What llama-swap serves below its root: a DSN path ending in one of these (or holding a
+# '/v1/...' or '/upstream/...' path) names an endpoint, not where llama-swap lives.
+_ENDPOINTS = MODEL_ROUTES | {
+    "/health",
+    "/running",
+    "/unload",
+    "/logs",
+    "/metrics",
+    "/models",
+    "/ui",
+    "/api/events",
+    "/api/version",
+    "/api/models/unload",
+}
+
+
+def _refuse_endpoint(path: str, shown_root: str) -> None:
+    """Refuse a DSN whose path is an endpoint: every call would 404 below it."""
+    segments = path.split("/")
+    if "v1" in segments[:-1]:
+        cut = segments.index("v1")
+    elif "upstream" in segments[:-1]:
+        cut = segments.index("upstream")
+    else:
+        ending = next((e for e in _ENDPOINTS if path.endswith(e)), None)
+        if ending is None:
+            return
+        cut = len(segments) - ending.count("/")
+    prefix, endpoint = "/".join(segments[:cut]), "/" + "/".join(segments[cut:])
+    raise DSNError(
+        f"the DSN ends in llama-swap's endpoint {endpoint!r}; give llama-swap's base URL "
+        f"instead, {shown_root + prefix!r}: every call adds its own path to it"
     )
 
 

@@ -34,6 +34,8 @@ from llamaswap import DSNError, LlamaSwapProvider, parse_dsn
         ("LLAMA-SWAP://h", "http://h:8080", None),
         ("localhost:8080", "http://localhost:8080", None),
         ("  llama-swap://h:1  ", "http://h:1", None),
+        ("llama-swap:8080", "http://llama-swap:8080", None),  # a host named llama-swap
+        ("http://h:1/api/llama", "http://h:1/api/llama", None),  # a reverse-proxy prefix
     ],
 )
 def test_accepted_forms(dsn: str, base_url: str, key: str | None) -> None:
@@ -74,6 +76,43 @@ def test_malformed_dsns_say_what_is_wrong(dsn: str, says: str) -> None:
         parse_dsn(dsn)
     assert says in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "says", "fixed"),
+    [
+        ("llama-swap//host:8080", "followed by '//' instead of '://'", "llama-swap://host:8080"),
+        ("llama-swap:/host:8080", "followed by ':/' instead of '://'", "llama-swap://host:8080"),
+        ("llama-swap:host:8080", "followed by ':' instead of '://'", "llama-swap://host:8080"),
+        ("http//sk-SECRET@host:1", "followed by '//'", "http://***@host:1"),
+        (
+            "http://host:8080/v1/chat/completions",
+            "endpoint '/v1/chat/completions'",
+            "http://host:8080",
+        ),
+        (
+            "https://u:sk-SECRET@host/sub/v1/embeddings",
+            "endpoint '/v1/embeddings'",
+            "https://***@host/sub",
+        ),
+        ("llama-swap://host:8080/v1/models", "endpoint '/v1/models'", "llama-swap://host:8080"),
+        ("http://h:9/upstream/qwen/health", "endpoint '/upstream/qwen/health'", "http://h:9"),
+        ("http://h:9/completion", "endpoint '/completion'", "http://h:9"),
+        ("http://h:9/ui/", "endpoint '/ui'", "http://h:9"),
+    ],
+)
+def test_dsn_typos_name_the_mistake_and_the_fix(dsn: str, says: str, fixed: str) -> None:
+    with pytest.raises(DSNError) as info:
+        parse_dsn(dsn)
+    assert says in str(info.value)
+    assert repr(fixed) in str(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+def test_unknown_scheme_error_never_echoes_a_key() -> None:
+    with pytest.raises(DSNError, match="unknown DSN scheme;") as info:
+        parse_dsn("sk-SECRET@://host:8080")  # '://' typed after the key
+    assert "SECRET" not in str(info.value)
 
 
 def test_error_shows_a_valid_example() -> None:
@@ -127,11 +166,21 @@ _KEY_ALPHABET = string.ascii_letters + string.digits + "-_.~!$&'()*+,;=%@:?#[] \
 
 @settings(max_examples=400, deadline=None)
 @given(
-    scheme=st.sampled_from(["llama-swap://", "llama-swap+https://", "http://", "https://", ""]),
+    scheme=st.sampled_from(
+        [
+            "llama-swap://",
+            "llama-swap+https://",
+            "http://",
+            "https://",
+            "",
+            "llama-swap//",
+            "http:/",
+        ]
+    ),
     key=st.text(alphabet=_KEY_ALPHABET, min_size=1, max_size=20).map(lambda k: f"SECRET{k}"),
     host=st.text(min_size=0, max_size=20),
     port=st.one_of(st.none(), st.integers(min_value=-5, max_value=70000), st.text(max_size=5)),
-    path=st.text(max_size=10),
+    path=st.text(max_size=10) | st.sampled_from(["/v1/chat/completions", "/p/v1/models"]),
 )
 def test_parse_dsn_returns_or_raises_dsnerror_and_never_leaks(
     scheme: str, key: str, host: str, port: object, path: str

@@ -21,6 +21,7 @@ from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding, LlamaSwapImageT
 from llamaswap import (
     AuthenticationError,
     LlamaSwapConnectionError,
+    LlamaSwapProvider,
     NotFoundError,
     shared_provider,
 )
@@ -232,3 +233,33 @@ async def test_a_dropped_connection_is_dropped_async() -> None:
     ):
         with pytest.raises(LlamaSwapConnectionError, match="dropped the connection"):
             await call()
+
+
+# -- DSN typos fail at construction, in every class ------------------------------------------
+
+CLASSES: dict[str, Callable[[str], object]] = {
+    "provider": lambda dsn: LlamaSwapProvider(dsn),
+    "ChatLlamaSwap": lambda dsn: ChatLlamaSwap(model="qwen", dsn=dsn),
+    "LlamaSwapEmbeddings": lambda dsn: LlamaSwapEmbeddings(model="embed", dsn=dsn),
+    "LlamaSwapImageTool": lambda dsn: LlamaSwapImageTool(model="sd", dsn=dsn),
+    "LlamaSwap": lambda dsn: LlamaSwap(model="qwen", dsn=dsn),
+    "LlamaSwapEmbedding": lambda dsn: LlamaSwapEmbedding(model="embed", dsn=dsn),
+    "LlamaSwapImageToolSpec": lambda dsn: LlamaSwapImageToolSpec(model="sd", dsn=dsn),
+}
+
+
+@pytest.mark.parametrize(
+    ("typo", "fix"),
+    [
+        ("llama-swap//127.0.0.1:8080", "llama-swap://127.0.0.1:8080"),
+        ("llama-swap:/127.0.0.1:8080", "llama-swap://127.0.0.1:8080"),
+        ("http://127.0.0.1:8080/v1/chat/completions", "http://127.0.0.1:8080"),
+    ],
+)
+@pytest.mark.parametrize("build", CLASSES.values(), ids=CLASSES.keys())
+def test_every_class_refuses_a_dsn_typo_naming_the_fix(
+    build: Callable[[str], object], typo: str, fix: str
+) -> None:
+    exc = raised(lambda: build(typo))
+    assert isinstance(exc, ValueError), repr(exc)  # DSNError, or pydantic's wrapping of it
+    assert repr(fix) in str(exc), str(exc)
