@@ -2,7 +2,8 @@
 
 ``python -m llama_swap_double -config FILE -listen 127.0.0.1:PORT`` (``--flag`` and
 ``-flag=value`` work too, like Go's flag package). SIGTERM/SIGINT stop every
-upstream before exit; an ``atexit`` hook SIGKILLs any process group left over.
+upstream before exit; an ``atexit`` hook SIGKILLs any process group left over, and
+the :mod:`reaper` stops the upstreams of a double that was SIGKILLed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import BUILD_DATE, COMMIT, VERSION
+from . import BUILD_DATE, COMMIT, VERSION, reaper
 from .app import DoubleServer, build_app
 from .config import Config, ConfigError, load_config
 from .process import kill_all_now
@@ -127,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     host, port = split_listen(opts.listen)
     atexit.register(kill_all_now)
+    reaper.start()
     try:
         asyncio.run(serve(cfg, host, port))
     except KeyboardInterrupt:
         pass
     finally:
         kill_all_now()
+        reaper.stop()
     return 0

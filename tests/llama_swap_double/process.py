@@ -1,16 +1,18 @@
 """One upstream server process of the test double: start, health-check, stop, TTL.
 
 Every upstream runs in its own process group so a stop (SIGTERM, then SIGKILL
-after the grace period) reaches its children too; :func:`kill_all_now` is the
-last-resort cleanup used from ``atexit`` and signal handlers so no upstream is
-ever orphaned.
+after the grace period) reaches its children too, and the group is killed as soon as
+its leader exits (real llama-swap does not: the children of an upstream that exits on
+its own keep running, which no client can observe). Each group is announced to the
+double's :mod:`reaper`, which stops it should the double die without cleaning up
+(SIGKILL); :func:`kill_all_now` is the last-resort cleanup used from ``atexit`` and
+signal handlers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shlex
 import shutil
@@ -21,6 +23,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from . import reaper
 from .config import ModelConfig
 from .errors import LoadError, go_duration
 from .logs import LogMonitor, ProxyLogger
@@ -33,18 +36,10 @@ SHUTDOWN = "shutdown"
 
 HEALTH_POLL = 0.25
 STARTUP_ABORT_GRACE = 5.0
-_PR_SET_PDEATHSIG = 1
 
 _LIVE: weakref.WeakSet[Process] = weakref.WeakSet()
 
 StateListener = Callable[[str, str, str], None]
-
-
-def _die_with_parent() -> None:
-    """Child-side: get SIGTERM if the double dies without cleaning up (e.g. SIGKILL)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _exec_error(argv: list[str], err: OSError) -> str:
@@ -182,10 +177,10 @@ class Process:
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         except OSError as err:
             raise LoadError(_exec_error(argv, err)) from None
+        reaper.register(proc.pid)
         self._proc = proc
         self._pgid = proc.pid
         loop = asyncio.get_running_loop()
@@ -231,7 +226,13 @@ class Process:
         code = await _wait_for_exit(proc)
         self._exited.set()
         self.log.debug(f"<{self.id}> process exited: code={code}")
-        self._killpg(signal.SIGKILL)  # reap any children left in the group
+        # The leader is gone: kill whatever it left in its group, then let the pgid go
+        # (once empty it may be reused, so nothing may signal it after this).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        reaper.unregister(proc.pid)
+        if self._pgid == proc.pid:
+            self._pgid = None
         if self.state == READY and self._stop_task is None:
             self.log.warn(f"<{self.id}> upstream process exited unexpectedly")
             self._cancel_ttl()
@@ -302,7 +303,10 @@ class Process:
 
     def kill_now(self) -> None:
         """SIGKILL the whole process group right away (no await, safe in atexit)."""
+        pgid = self._pgid
         self._killpg(signal.SIGKILL)
+        if pgid is not None:
+            reaper.unregister(pgid)
 
     async def shutdown(self, grace: float) -> None:
         """Stop for good; later loads fail."""
