@@ -340,7 +340,7 @@ class DoubleServer:
 
     def _swap_error(self, request: web.Request, err: SwapError) -> web.Response:
         if isinstance(err, TooManyRequestsError):
-            return too_many_requests(request, self.envelope)
+            return too_many_requests(self.envelope)
         return self.error(request, err.status, err.message, err.code)
 
     # -- model routes ----------------------------------------------------------
@@ -482,12 +482,12 @@ class DoubleServer:
                     self.session, request, peer.proxy + target, body, hooks
                 )
             except UpstreamUnavailableError as err:
+                message = f"peer proxy error: {_go_dial_error(err)}"
+                if self.envelope:
+                    # main-0bdb372's peer ErrorHandler renders through SendResponse.
+                    return self.error(request, 502, message)
                 # v250's peer ReverseProxy ErrorHandler uses http.Error: plain text, not JSON.
-                return go_text(
-                    502,
-                    f"peer proxy error: {_go_dial_error(err)}\n",
-                    {"X-Content-Type-Options": "nosniff"},
-                )
+                return go_text(502, message + "\n", {"X-Content-Type-Options": "nosniff"})
             return await relay(request, upstream, hooks)
         finally:
             if entry is not None:

@@ -1,8 +1,10 @@
 """Error bodies of the test double, in llama-swap's v250 shape or the newer envelope.
 
 v250 answers ``{"error":"<msg>","src":"llama-swap"}`` (Go marshals the map with
-sorted keys); ``doubleErrorEnvelope: true`` switches to the OpenAI-style object
-of later releases so clients can be tested against both.
+sorted keys); ``doubleErrorEnvelope: true`` switches to the OpenAI-style object of
+main-0bdb372 (``internal/swaputil/httperror.go``), ``{"src":"llama-swap","error":
+{"message","type","param":null,"code"}}`` with type and code derived from the status,
+so clients can be tested against both.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+# main-0bdb372's errorTypeForStatus: (type, default code) per status.
 _TYPES: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "bad_request"),
     401: ("authentication_error", "unauthorized"),
@@ -117,15 +120,19 @@ def error_response(
     return web.Response(status=status, body=body, headers=hdrs)
 
 
-def too_many_requests(request: web.Request, envelope: bool) -> web.Response:
-    """429 for the concurrency limit: v250 sends a bare ``{"error":...}`` with Retry-After."""
+def too_many_requests(envelope: bool) -> web.Response:
+    """429 for the concurrency limit, JSON whatever the client accepts, with Retry-After.
+
+    v250 sends a bare ``{"error":...}`` (no ``src``); main-0bdb372 the envelope with
+    code ``concurrency_limit`` instead of the status's default.
+    """
     if envelope:
-        return error_response(
-            request, 429, TOO_MANY, True, "concurrency_limit", {"Retry-After": "1"}
-        )
+        body = json_error_body(429, TOO_MANY, True, "concurrency_limit")
+    else:
+        body = go_json({"error": TOO_MANY})
     return web.Response(
         status=429,
-        body=go_json({"error": TOO_MANY}),
+        body=body,
         headers={"Content-Type": "application/json", "Retry-After": "1"},
     )
 
