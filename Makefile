@@ -59,5 +59,27 @@ cassettes: venv rig
 bench: venv rig
 	$(PY) -m bench
 
+## make selfcheck: hold the llama-swap double to llama-swap. Runs its self-check against the
+## double (v250 string error bodies, then main-0bdb372 envelopes) and against every real binary
+## listed in LLAMASWAP_SELFCHECK_BINS (space-separated paths, default none; error shape detected).
+## Runs them all, then exits non-zero if any failed.
+.PHONY: selfcheck
+LLAMASWAP_SELFCHECK_BINS ?=
+SELFCHECK := PYTHONPATH=tests $(PY) -m llama_swap_double._selfcheck
+selfcheck: venv
+	@failed=""; \
+	for shape in string envelope; do \
+	  echo "== llama-swap double self-check: double, $$shape error bodies"; \
+	  $(SELFCHECK) --error-shape $$shape || failed="$$failed double($$shape)"; \
+	done; \
+	for bin in $(LLAMASWAP_SELFCHECK_BINS); do \
+	  echo "== llama-swap double self-check: real $$bin"; \
+	  if [ ! -x "$$bin" ]; then \
+	    echo "LLAMASWAP_SELFCHECK_BINS: $$bin is not an executable file"; failed="$$failed $$bin"; \
+	  else $(SELFCHECK) --bin "$$bin" || failed="$$failed $$bin"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "selfcheck FAILED:$$failed"; exit 1; fi; \
+	echo "selfcheck passed"
+
 clean-rig:
 	rm -rf .rig

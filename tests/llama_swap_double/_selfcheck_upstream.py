@@ -2,6 +2,9 @@
 
 Not a model server: it answers ``/health`` and ``/v1/chat/completions`` (plain and
 SSE) and can crash on request, so swap, 502 and truncation paths can be exercised.
+The self-check steers it by state, not by time: ``--ready-file`` keeps ``/health``
+at 503 until that file exists, and a request with ``"arrived": PATH, "hold": PATH``
+creates the first file on arrival and answers only once the second one exists.
 """
 
 from __future__ import annotations
@@ -13,16 +16,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 from aiohttp import web
 
+_GATE_POLL = 0.02
 
-def build(name: str, load_delay: float) -> web.Application:
-    ready_at = time.monotonic() + load_delay
 
+async def _wait_for_file(path: str) -> None:
+    while not Path(path).exists():
+        await asyncio.sleep(_GATE_POLL)
+
+
+def build(name: str, ready_file: str | None) -> web.Application:
     async def health(request: web.Request) -> web.Response:
-        if time.monotonic() < ready_at:
+        if ready_file is not None and not Path(ready_file).exists():
             return web.Response(status=503)
         return web.json_response({"status": "ok"})
 
@@ -31,7 +39,10 @@ def build(name: str, load_delay: float) -> web.Application:
         body = json.loads(raw or b"{}")
         if body.get("crash_before_headers"):
             os._exit(3)
-        await asyncio.sleep(float(body.get("wait", 0)))
+        if body.get("arrived"):
+            Path(body["arrived"]).touch()
+        if body.get("hold"):
+            await _wait_for_file(body["hold"])
         if not body.get("stream"):
             return web.json_response(
                 {
@@ -80,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--respond", default="fake")
-    parser.add_argument("--load-delay", type=float, default=0.0)
+    parser.add_argument("--ready-file", help="/health answers 503 until this file exists")
     parser.add_argument("--child", action="store_true", help="spawn a grandchild sleeper")
     parser.add_argument("--ignore-sigterm", action="store_true")
     args = parser.parse_args()
@@ -89,7 +100,7 @@ def main() -> None:
     if args.child:
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     print(f"[upstream {args.respond}] pid {os.getpid()} port {args.port}", flush=True)
-    web.run_app(build(args.respond, args.load_delay), host="127.0.0.1", port=args.port, print=None)
+    web.run_app(build(args.respond, args.ready_file), host="127.0.0.1", port=args.port, print=None)
 
 
 if __name__ == "__main__":
