@@ -227,9 +227,10 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
                     self._provider, self._http_client, self.max_retries
                 )
             # With reuse_client=False the SDK closes its client after each call, which must
-            # never close the shared pool; it then makes (and closes) its own.
+            # never close the shared pool; it then makes (and closes) its own. Otherwise the
+            # provider's following client: closing the provider never breaks this LLM.
             elif own is None and self.reuse_client:
-                kwargs["http_client"] = self._provider.http_client
+                kwargs["http_client"] = self._provider.sdk_http_client()
         return kwargs
 
     def _get_client(self) -> OpenAI:

@@ -317,15 +317,27 @@ def is_model_route(path: str) -> bool:
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)
 
 
+def closed_client(exc: BaseException) -> bool:
+    """True for httpx's refusal to send on a client that was closed."""
+    return isinstance(exc, RuntimeError) and "client has been closed" in str(exc)
+
+
 def transport_error(
     exc: BaseException, *, base_url: str, where: str, secret: str | None
 ) -> LlamaSwapError:
     """The typed error for a request that got no answer, saying which way it failed.
 
     ``where`` is ``"<METHOD> <url>"``. A connection never made is "could not reach"; one
-    that was made and then dropped says so, because llama-swap *was* running.
+    that was made and then dropped says so, because llama-swap *was* running; a closed
+    client says that it is closed.
     """
     detail = scrub(f"{type(exc).__name__}: {exc}", secret)
+    if closed_client(exc):
+        return LlamaSwapConnectionError(
+            f"{where} was not sent: its HTTP client is closed ({detail}); a client passed in "
+            "as http_client= is yours to keep open while in use (the provider's own pool "
+            "reopens by itself)"
+        )
     if isinstance(exc, httpx.TimeoutException):
         return LlamaSwapTimeoutError(
             f"{where} did not finish within the timeout you set ({detail}); "

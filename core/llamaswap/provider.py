@@ -26,6 +26,7 @@ from llamaswap._wire import (
     USE_CLIENT_DEFAULT,
     Call,
     TimeoutArg,
+    closed_client,
     transport_error,
 )
 from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_DSN, parse_dsn
@@ -122,6 +123,7 @@ class LlamaSwapProvider(TokenizerMixin):
         self._async_loop: asyncio.AbstractEventLoop | None = None  # the loop it serves
         self._owns_client = http_client is None
         self._owns_async_client = async_http_client is None
+        self._following_client: httpx.Client | None = None
         self._following_async_client: httpx.AsyncClient | None = None
         self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
 
@@ -160,7 +162,7 @@ class LlamaSwapProvider(TokenizerMixin):
 
     @property
     def http_client(self) -> httpx.Client:
-        """The pooled sync client (created on first use)."""
+        """The pooled sync client (created on first use, and again after :meth:`close`)."""
         if self._client is None:
             self._client = httpx.Client(
                 timeout=self._timeout,
@@ -230,12 +232,18 @@ class LlamaSwapProvider(TokenizerMixin):
     ) -> httpx.Client:
         """The httpx client an OpenAI SDK client built once should send through.
 
-        Without retries: ``own`` (a caller's client) or this provider's pool. With them: a
-        light client riding that pool behind the safe retry layer (a 429 or a refused
-        connection only, never a 5xx or a timeout that may have started a swap).
+        Without retries: ``own`` (a caller's client) or one light client, kept for the
+        provider's life, that follows the pool, so closing the provider never breaks an SDK
+        client built on it (the next request opens a new pool). With retries: a light
+        client riding that pool behind the safe retry layer (a 429 or a refused connection
+        only, never a 5xx or a timeout that may have started a swap).
         """
         if not max_retries:
-            return own or self.http_client
+            if own is not None:
+                return own
+            if self._following_client is None:
+                self._following_client = self.pooled_client(timeout=DEFAULT_TIMEOUT)
+            return self._following_client
         if own is not None:
             return riding_client(lambda: own, max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
         return self.pooled_client(max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
@@ -307,13 +315,18 @@ class LlamaSwapProvider(TokenizerMixin):
         return kwargs
 
     def close(self) -> None:
-        """Close the sync client if this provider created it."""
+        """Close the sync pool's connections if this provider created the pool.
+
+        The provider stays usable: the next call opens a new pool, and every SDK client
+        and framework class riding this provider follows it. So ``with model.provider as
+        p:`` never breaks ``model``. A client passed in as ``http_client=`` stays open.
+        """
         if self._client is not None and self._owns_client:
             self._client.close()
             self._client = None
 
     async def aclose(self) -> None:
-        """Close both clients this provider created."""
+        """Close both pools' connections (see :meth:`close`: the provider stays usable)."""
         if self._async_client is not None and self._owns_async_client:
             await self._async_client.aclose()
             self._async_client = None
@@ -707,6 +720,10 @@ class LlamaSwapProvider(TokenizerMixin):
             )
         except httpx.TransportError as exc:
             raise self._transport_error(exc, call.method, call.url) from None
+        except RuntimeError as exc:  # httpx refuses to send on a closed client
+            if not closed_client(exc):
+                raise
+            raise self._transport_error(exc, call.method, call.url) from None
         self._log(call, response, started)
         return response
 
@@ -722,6 +739,10 @@ class LlamaSwapProvider(TokenizerMixin):
             )
         except httpx.TransportError as exc:
             raise self._transport_error(exc, call.method, call.url) from None
+        except RuntimeError as exc:  # httpx refuses to send on a closed client
+            if not closed_client(exc):
+                raise
+            raise self._transport_error(exc, call.method, call.url) from None
         self._log(call, response, started)
         return response
 
@@ -735,7 +756,7 @@ class LlamaSwapProvider(TokenizerMixin):
                 (time.perf_counter() - started) * 1000,
             )
 
-    def _transport_error(self, exc: httpx.TransportError, method: str, url: str) -> LlamaSwapError:
+    def _transport_error(self, exc: Exception, method: str, url: str) -> LlamaSwapError:
         return transport_error(
             exc, base_url=self.base_url, where=f"{method} {url}", secret=self._dsn.api_key
         )

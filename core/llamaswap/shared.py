@@ -22,7 +22,8 @@ def shared_provider(
     """The process-wide :class:`LlamaSwapProvider` for this address and key.
 
     ``dsn=None`` reads ``$LLAMASWAP_DSN`` (then ``llama-swap://localhost:8080``), as the
-    provider does. Providers made here live as long as the process; do not close them.
+    provider does. Providers made here live as long as the process; closing one (``with
+    model.provider as p:``) closes its connections, and the next call reopens them.
     """
     provider = LlamaSwapProvider(dsn, api_key=api_key)
     key = provider.api_key or ""

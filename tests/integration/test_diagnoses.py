@@ -211,3 +211,31 @@ def test_llama_swap_killed_mid_call_says_the_connection_dropped(kind: str) -> No
         assert "could not reach" not in str(exc)
     finally:
         rig.stop(check_leftovers=False)  # llama-swap's children outlive a SIGKILL: reap them
+
+
+# -- closing a class's provider (the README's `with ... as p:`) never breaks the class ---------
+
+
+def test_closing_the_shared_provider_keeps_every_class_working(rig: Rig) -> None:
+    chat = ChatLlamaSwap(model=FAST, dsn=rig.dsn, max_tokens=4)
+    llm = LlamaSwap(model=FAST, dsn=rig.dsn, max_tokens=4)
+    lc_embed = LlamaSwapEmbeddings(model=EMBED, dsn=rig.dsn)
+    li_embed = LlamaSwapEmbedding(model=EMBED, dsn=rig.dsn)
+    user = [ChatMessage(role="user", content="hi")]
+    for _ in range(2):
+        assert chat.invoke("hi").content
+        assert llm.chat(user).message.content
+        assert lc_embed.embed_query("x") and li_embed.get_text_embedding("x")
+        for owner in (chat, llm, lc_embed, li_embed):
+            with owner.provider as p:
+                assert p.list_models()
+
+
+async def test_aclosing_the_shared_provider_keeps_async_calls_working(rig: Rig) -> None:
+    chat = ChatLlamaSwap(model=FAST, dsn=rig.dsn, max_tokens=4)
+    llm = LlamaSwap(model=FAST, dsn=rig.dsn, max_tokens=4)
+    for _ in range(2):
+        assert (await chat.ainvoke("hi")).content
+        assert (await llm.achat([ChatMessage(role="user", content="hi")])).message.content
+        async with chat.provider as p:
+            assert await p.alist_models()

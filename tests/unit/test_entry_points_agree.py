@@ -9,7 +9,9 @@ same answer.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -263,3 +265,139 @@ def test_every_class_refuses_a_dsn_typo_naming_the_fix(
     exc = raised(lambda: build(typo))
     assert isinstance(exc, ValueError), repr(exc)  # DSNError, or pydantic's wrapping of it
     assert repr(fix) in str(exc), str(exc)
+
+
+# -- closing a shared provider never breaks the classes sharing it -----------------------------
+
+PNG_1PX = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
+
+
+def healthy(request: httpx.Request) -> httpx.Response:
+    """A llama-swap whose models all answer (just enough of each API for the classes)."""
+    path = request.url.path
+    body = json.loads(request.content) if request.content else {}
+    if path == "/v1/models":
+        data = [{"id": m, "object": "model"} for m in ("qwen", "embed", "sd")]
+        return httpx.Response(200, json={"object": "list", "data": data})
+    if path.startswith("/upstream/"):
+        return httpx.Response(200, json={"status": "ok"})
+    if path == "/v1/embeddings":
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.5, 0.5]} for i in range(len(inputs))
+        ]
+        return httpx.Response(200, json={"object": "list", "model": "embed", "data": data})
+    if path == "/v1/images/generations":
+        return httpx.Response(200, json={"created": 1, "data": [{"b64_json": PNG_1PX}]})
+    message = {"role": "assistant", "content": "ok"}
+    if body.get("stream"):
+        chunks = [
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "qwen",
+                "choices": [{"index": 0, "delta": message, "finish_reason": None}],
+            },
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "qwen",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            },
+        ]
+        text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+    return httpx.Response(
+        200,
+        json={
+            "id": "c",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "qwen",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        },
+    )
+
+
+@pytest.fixture
+def reopening_dsn(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A DSN whose provider's pools, however often reopened, reach ``healthy``."""
+    monkeypatch.setattr(httpx, "HTTPTransport", lambda *a, **k: httpx.MockTransport(healthy))
+    monkeypatch.setattr(httpx, "AsyncHTTPTransport", lambda *a, **k: httpx.MockTransport(healthy))
+    return f"llama-swap://agree-{next(_HOSTS)}.invalid:8080"
+
+
+# Each: build the object once, then a call that uses it.
+USERS: dict[str, tuple[Callable[[str], Any], Callable[[Any], object]]] = {
+    "provider": (shared_provider, lambda p: p.load("qwen")),
+    "ChatLlamaSwap": (lambda d: ChatLlamaSwap(model="qwen", dsn=d), lambda m: m.invoke("hi")),
+    "ChatLlamaSwap stream": (
+        lambda d: ChatLlamaSwap(model="qwen", dsn=d),
+        lambda m: list(m.stream("hi")),
+    ),
+    "LlamaSwapEmbeddings": (
+        lambda d: LlamaSwapEmbeddings(model="embed", dsn=d),
+        lambda e: e.embed_query("x"),
+    ),
+    "LlamaSwapImageTool": (
+        lambda d: LlamaSwapImageTool(model="sd", dsn=d),
+        lambda t: t.invoke({"prompt": "x"}),
+    ),
+    "LlamaSwap": (lambda d: LlamaSwap(model="qwen", dsn=d), lambda m: m.chat(_user())),
+    "LlamaSwap stream": (
+        lambda d: LlamaSwap(model="qwen", dsn=d),
+        lambda m: list(m.stream_chat(_user())),
+    ),
+    "LlamaSwapEmbedding": (
+        lambda d: LlamaSwapEmbedding(model="embed", dsn=d),
+        lambda e: e.get_text_embedding("x"),
+    ),
+    "LlamaSwapImageToolSpec": (
+        lambda d: LlamaSwapImageToolSpec(model="sd", dsn=d),
+        lambda s: s.generate_image("x"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("build", "use"), USERS.values(), ids=USERS.keys())
+def test_closing_the_provider_never_breaks_the_object_sharing_it(
+    reopening_dsn: str, build: Callable[[str], Any], use: Callable[[Any], object]
+) -> None:
+    thing = build(reopening_dsn)
+    use(thing)
+    provider = thing if isinstance(thing, LlamaSwapProvider) else thing.provider
+    with provider as p:  # the README's pattern
+        p.list_models()
+    use(thing)  # reopened, not "could not reach llama-swap"
+    provider.close()
+    provider.close()  # closing twice is harmless
+    use(thing)
+
+
+async def test_aclosing_the_provider_never_breaks_async_calls(reopening_dsn: str) -> None:
+    chat = ChatLlamaSwap(model="qwen", dsn=reopening_dsn)
+    llm = LlamaSwap(model="qwen", dsn=reopening_dsn)
+    embed = LlamaSwapEmbedding(model="embed", dsn=reopening_dsn)
+    for _ in range(2):
+        await chat.ainvoke("hi")
+        await llm.achat(_user())
+        await embed.aget_text_embedding("x")
+        async with chat.provider as p:
+            await p.alist_models()
+
+
+def test_a_closed_client_of_yours_says_closed_not_unreachable() -> None:
+    mine = httpx.Client(transport=httpx.MockTransport(healthy))
+    mine.close()
+    provider = LlamaSwapProvider("llama-swap://127.0.0.1:9", http_client=mine)
+    chat = ChatLlamaSwap(model="qwen", base_url="http://127.0.0.1:9", http_client=mine)
+    for call in (provider.list_models, lambda: chat.invoke("hi")):
+        exc = raised(call)
+        assert isinstance(exc, LlamaSwapConnectionError), repr(exc)
+        assert "client is closed" in str(exc), str(exc)
+        assert "could not reach" not in str(exc)

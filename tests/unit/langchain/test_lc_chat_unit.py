@@ -469,8 +469,9 @@ def test_provider_is_the_shared_one(monkeypatch: pytest.MonkeyPatch) -> None:
     assert model.provider.api_key == SECRET
     monkeypatch.setenv("LLAMASWAP_DSN", DSN)
     assert ChatLlamaSwap(model="qwen").provider is model.provider
-    # Without an injected client the SDK rides on the provider's pool.
-    assert model.root_client._client is model.provider.http_client
+    # Without an injected client the SDK rides on the provider's pool (through the light
+    # client that follows it, so closing the provider never breaks the model).
+    assert model.root_client._client is model.provider.sdk_http_client()
     assert model.root_async_client._client is provider_async_client(model.provider)
 
 

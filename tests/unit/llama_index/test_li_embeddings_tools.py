@@ -98,7 +98,7 @@ def test_embedding_settings_secrets_and_provider(swap: FakeSwap) -> None:
         assert KEY not in text
     assert embed.to_dict()["dsn"] == swap.provider.base_url
     assert embed.provider is swap.provider
-    assert embed._get_client()._client is swap.provider.http_client
+    assert embed._get_client()._client is swap.provider.sdk_http_client()  # rides the pool
     again = LlamaSwapEmbedding.from_dict(embed.to_dict(), api_key=KEY)
     assert again.provider is swap.provider and again.model_name == "embed"
 

@@ -275,7 +275,7 @@ def test_provider_is_the_shared_provider(swap: FakeSwap) -> None:
 def test_sdk_uses_pooled_clients_and_no_read_timeout(swap: FakeSwap) -> None:
     llm = LlamaSwap(model="qwen", dsn=swap.dsn)
     client = llm._get_client()
-    assert client._client is swap.provider.http_client
+    assert client._client is swap.provider.sdk_http_client()  # rides the pool, follows it
     assert llm._get_aclient()._client is swap.provider.async_http_client
     assert client.timeout == NO_READ_TIMEOUT and NO_READ_TIMEOUT.read is None
     assert client.max_retries == 0
