@@ -213,7 +213,9 @@ def source_from_env() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Build (or find cached) ``$LLAMASWAP_SRC``; ``--path`` prints only the binary's path."""
+    only_path = "--path" in (sys.argv[1:] if argv is None else argv)
     src = source_from_env()
     if src is None:
         print(f"llama-swap from source: {SRC_ENV} is not set; nothing to build")
@@ -224,6 +226,9 @@ def main() -> int:
     except BuildError as exc:
         print(f"llama-swap from source: FAILED: {exc}", file=sys.stderr)
         return 1
+    if only_path:
+        print(result.llama_swap)
+        return 0
     how = "cached" if cached else f"built in {result.seconds:.0f} s"
     print(f"llama-swap from source: ok ({how}): {result.label} -> {result.llama_swap}")
     return 0

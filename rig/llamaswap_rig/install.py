@@ -31,7 +31,7 @@ def main() -> int:
     )
     print(install_llama_swap.describe(installed, fallback), flush=True)
     if not installed.ok:
-        if src is not None and build_llama_swap.main() != 0:
+        if src is not None and build_llama_swap.main([]) != 0:
             return 1
     else:
         print(
