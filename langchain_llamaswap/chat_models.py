@@ -33,6 +33,16 @@ from llamaswap import openai_compat as compat
 
 PROVIDER_NAME = "llamaswap"
 
+LLAMACPP_FIELDS = (
+    "top_k",
+    "repeat_penalty",
+    "repeat_last_n",
+    "mirostat",
+    "mirostat_tau",
+    "mirostat_eta",
+)
+"""llama.cpp sampling settings that are fields here, named as on ``ChatOllama``."""
+
 _DictOrPydanticClass = dict[str, Any] | type[BaseModel]
 _DictOrPydantic = dict[str, Any] | BaseModel
 
@@ -72,6 +82,16 @@ class ChatLlamaSwap(BaseChatOpenAI):
             Sampling temperature.
         max_tokens:
             Max number of tokens to generate (sent as ``max_tokens``).
+
+    Key init args — llama.cpp sampling:
+        top_k, repeat_penalty, repeat_last_n, mirostat, mirostat_tau, mirostat_eta:
+            Fields, named as on ``ChatOllama``; ``seed``, ``top_p``, ``presence_penalty``
+            and ``frequency_penalty`` are the OpenAI ones.
+        Anything else llama-server reads (``min_p``, ``typical_p``, ``n_probs``,
+        ``cache_prompt``, ``id_slot``, ``grammar``, ``chat_template_kwargs`` ...) goes in
+        ``model_kwargs={...}`` or as a call keyword, ``model.invoke(q, min_p=0.05)``: it
+        is sent in the request body under its own name. Thinking off for a template that
+        reads it: ``model_kwargs={"chat_template_kwargs": {"enable_thinking": False}}``.
 
     Key init args — client params:
         dsn:
@@ -267,6 +287,24 @@ class ChatLlamaSwap(BaseChatOpenAI):
     use_responses_api: bool | None = False
     """Always ``False``: llama-swap models are served through Chat Completions."""
 
+    top_k: int | None = None
+    """llama.cpp: sample from the ``top_k`` likeliest tokens (``0``: all)."""
+
+    repeat_penalty: float | None = None
+    """llama.cpp: penalty for repeating recent tokens (``1.0``: none)."""
+
+    repeat_last_n: int | None = None
+    """llama.cpp: how many recent tokens ``repeat_penalty`` looks at (``-1``: the context)."""
+
+    mirostat: int | None = None
+    """llama.cpp: Mirostat sampling, ``0`` off, ``1`` Mirostat, ``2`` Mirostat 2.0."""
+
+    mirostat_tau: float | None = None
+    """llama.cpp: Mirostat's target entropy."""
+
+    mirostat_eta: float | None = None
+    """llama.cpp: Mirostat's learning rate."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     @property
@@ -338,6 +376,16 @@ class ChatLlamaSwap(BaseChatOpenAI):
     def _use_responses_api(self, payload: dict[str, Any]) -> bool:
         return False
 
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        """The OpenAI parameters, plus the llama.cpp sampling fields that are set."""
+        params: dict[str, Any] = super()._default_params
+        for name in LLAMACPP_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        return params
+
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         ls_params = super()._get_ls_params(stop=stop, **kwargs)
         ls_params["ls_provider"] = PROVIDER_NAME
@@ -353,7 +401,7 @@ class ChatLlamaSwap(BaseChatOpenAI):
         **kwargs: Any,
     ) -> dict[str, Any]:
         payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
-        return llamacpp_payload(payload)
+        return compat.with_extra_body(llamacpp_payload(payload))
 
     # -- token counting --------------------------------------------------------------------
 

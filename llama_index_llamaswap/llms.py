@@ -70,6 +70,11 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
     Other ``OpenAILike`` arguments (``temperature``, ``additional_kwargs``,
     ``is_function_calling_model``, ``http_client`` ...) pass through.
 
+    llama.cpp's sampling settings go in ``additional_kwargs`` (or as call keywords):
+    ``additional_kwargs={"top_k": 20, "min_p": 0.05, "repeat_penalty": 1.1}``, and
+    ``{"chat_template_kwargs": {"enable_thinking": False}}`` for a thinking template.
+    Fields the OpenAI API lacks are sent in the body under their own names.
+
     Example:
         >>> from llama_index_llamaswap import LlamaSwap
         >>> llm = LlamaSwap(model="qwen", dsn="llama-swap://127.0.0.1:8080", max_tokens=64)
@@ -297,7 +302,8 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             body["max_tokens"] = body.pop("max_completion_tokens")
         if body.get("stream") and "stream_options" not in body:
             body["stream_options"] = {"include_usage": True}
-        return body
+        # llama.cpp's own settings (top_k, min_p, grammar, ...) travel in extra_body.
+        return compat.with_extra_body(body)
 
 
 def _unretried(name: str) -> Callable[..., Any]:

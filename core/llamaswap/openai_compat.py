@@ -277,6 +277,45 @@ class AsyncOpenAI(openai.AsyncOpenAI):
             ) from exc
 
 
+def _sdk_parameters() -> frozenset[str]:
+    """Keyword names ``chat.completions.create`` and ``completions.create`` take."""
+    import inspect
+
+    from openai.resources.chat.completions import Completions as Chat
+    from openai.resources.completions import Completions as Legacy
+
+    names: set[str] = set()
+    for method in (Chat.create, Legacy.create):
+        names.update(p for p in inspect.signature(method).parameters if p != "self")
+    return frozenset(names)
+
+
+SDK_PARAMETERS = _sdk_parameters()
+"""Body fields the OpenAI SDK takes as keywords; the rest must travel in ``extra_body``."""
+
+
+def with_extra_body(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for the SDK's ``create`` with llama.cpp's own fields in ``extra_body``.
+
+    llama-server reads sampling and slot settings the OpenAI API lacks (``top_k``,
+    ``min_p``, ``typical_p``, ``repeat_penalty``, ``repeat_last_n``, ``mirostat*``,
+    ``n_probs``, ``cache_prompt``, ``id_slot``, ``grammar``, ``chat_template_kwargs``, ...);
+    the SDK raises ``TypeError`` for keywords it does not know. Every such field, and any
+    unknown one, is moved into ``extra_body``, which the SDK merges into the JSON body as
+    is, so it goes on the wire under its own name. A field given both ways keeps the
+    top-level value.
+    """
+    extra = {k: v for k, v in kwargs.items() if k not in SDK_PARAMETERS}
+    if not extra:
+        return kwargs
+    out = {k: v for k, v in kwargs.items() if k in SDK_PARAMETERS}
+    given = out.get("extra_body")
+    if given is not None and not isinstance(given, dict):
+        raise TypeError(f"extra_body must be a dict, got {type(given).__name__}")
+    out["extra_body"] = {**(given or {}), **extra}
+    return out
+
+
 def client_kwargs(
     *,
     base_url: str,
