@@ -2,11 +2,24 @@
 
 All three classes take a ``dsn`` (``llama-swap://[key@]host:port``, default
 ``$LLAMASWAP_DSN``) and expose the shared :class:`llamaswap.LlamaSwapProvider` as
-``.provider`` for listing, loading and unloading models.
+``.provider`` for listing, loading and unloading models. Their errors are exported here
+too (``NotFoundError`` ...): each is llamaswap's, the OpenAI SDK's and LangChain's class.
 """
 
 from langchain_llamaswap.chat_models import ChatLlamaSwap
 from langchain_llamaswap.embeddings import LlamaSwapEmbeddings
+from langchain_llamaswap.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ContextOverflowError,
+    ModelLoadError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UpstreamError,
+)
 from langchain_llamaswap.tools import (
     ImageArtifact,
     ImageGenerationInput,
@@ -17,11 +30,21 @@ from langchain_llamaswap.tools import (
 )
 
 __all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
     "ChatLlamaSwap",
+    "ContextOverflowError",
     "ImageArtifact",
     "ImageGenerationInput",
     "LlamaSwapEmbeddings",
     "LlamaSwapImageTool",
+    "ModelLoadError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UpstreamError",
     "artifact_images",
     "image_content_block",
     "image_message",

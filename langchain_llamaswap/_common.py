@@ -13,17 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from langchain_core import exceptions as lc
 from pydantic import SecretStr
 
+from langchain_llamaswap.errors import llamaswap_error as llamaswap_error
 from llamaswap import (
     PLACEHOLDER_API_KEY,
-    LlamaSwapError,
     LlamaSwapProvider,
     parse_dsn,
     shared_provider,
 )
-from llamaswap import errors as ls
 from llamaswap import openai_compat as compat
 from llamaswap._wire import DEFAULT_TIMEOUT
 
@@ -42,88 +40,6 @@ _DROP_OPENAI_HEADERS: dict[str, Any] = dict(compat.DROP_OPENAI_HEADERS)
 def provider_async_client(provider: LlamaSwapProvider) -> httpx.AsyncClient:
     """The provider's one async client that follows its pool to each event loop."""
     return provider.sdk_async_http_client()
-
-
-# -- errors: llama-swap's, the OpenAI SDK's and LangChain's at once ---------------------------
-
-
-class BadRequestError(compat.BadRequestError, lc.ModelInvalidRequestError):  # type: ignore[misc]
-    """400: llamaswap ``APIError``, ``openai.BadRequestError``, LangChain's invalid request."""
-
-
-class ContextOverflowError(compat.BadRequestError, lc.ContextOverflowError):  # type: ignore[misc]
-    """400 for a prompt longer than the model's context (llama.cpp or OpenAI wording)."""
-
-
-class AuthenticationError(compat.AuthenticationError, lc.ModelAuthenticationError):  # type: ignore[misc]
-    """401: a missing or wrong llama-swap key."""
-
-
-class PermissionDeniedError(compat.PermissionDeniedError, lc.ModelPermissionDeniedError):  # type: ignore[misc]
-    """403 from the model server."""
-
-
-class NotFoundError(compat.NotFoundError, lc.ModelNotFoundError):  # type: ignore[misc]
-    """404: llama-swap has no such model."""
-
-
-class RateLimitError(compat.RateLimitError, lc.ModelRateLimitError):  # type: ignore[misc]
-    """429: over the model's ``concurrencyLimit`` (see ``retry_after``)."""
-
-
-class ModelLoadError(compat.ModelLoadError, lc.ModelAPIError):  # type: ignore[misc]
-    """500: llama-swap could not start the model (see ``model`` and ``reason``)."""
-
-
-class UpstreamError(compat.UpstreamError, lc.ModelAPIError):  # type: ignore[misc]
-    """5xx: the model server died or failed."""
-
-
-class APIConnectionError(compat.APIConnectionError, lc.ModelConnectionError):
-    """llama-swap could not be reached."""
-
-
-class APITimeoutError(compat.APITimeoutError, lc.ModelTimeoutError):
-    """A timeout the caller set ran out."""
-
-
-_TRIPLES: dict[type[BaseException], type[BaseException]] = {
-    compat.BadRequestError: BadRequestError,
-    compat.AuthenticationError: AuthenticationError,
-    compat.PermissionDeniedError: PermissionDeniedError,
-    compat.NotFoundError: NotFoundError,
-    compat.RateLimitError: RateLimitError,
-    compat.ModelLoadError: ModelLoadError,
-    compat.UpstreamError: UpstreamError,
-    compat.APIConnectionError: APIConnectionError,
-    compat.APITimeoutError: APITimeoutError,
-}
-
-
-def llamaswap_error(exc: BaseException) -> BaseException | None:
-    """What to raise instead of LangChain's classification of a llama-swap error, if any.
-
-    LangChain re-raises SDK errors as its own classes (``OpenAIRateLimitError`` ...) from
-    the original; that original is llamaswap's typed error here. The result is one error
-    that is all three: llamaswap's (message naming the model and llama-swap's reason), the
-    OpenAI SDK's and LangChain's class, so every existing ``except`` keeps working.
-    """
-    if isinstance(exc, LlamaSwapError):
-        return None
-    cause = exc.__cause__
-    if not isinstance(cause, ls.LlamaSwapError):
-        return None
-    cls = _TRIPLES.get(type(cause))
-    if isinstance(exc, lc.ContextOverflowError) and isinstance(cause, compat.BadRequestError):
-        cls = ContextOverflowError
-    if cls is None:
-        return None
-    err = cls.__new__(cls)
-    BaseException.__init__(err, str(cause))
-    err.__dict__.update(exc.__dict__)
-    err.__dict__.update(cause.__dict__)
-    err.__traceback__ = None
-    return err
 
 
 def as_secret(value: SecretStr | str | None) -> SecretStr | None:

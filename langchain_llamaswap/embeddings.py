@@ -24,6 +24,7 @@ from langchain_llamaswap._common import (
     openai_client_kwargs,
     resolve_provider,
 )
+from langchain_llamaswap.errors import reraise
 from llamaswap import (
     ENV_DSN,
     EmbedInput,
@@ -191,10 +192,17 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
         return body
 
     def _send(self, batch: list[EmbedInput]) -> list[list[float]]:
-        return _vectors(self._client.embeddings.create(**self._body(batch)), len(batch))
+        try:
+            response = self._client.embeddings.create(**self._body(batch))
+        except openai.OpenAIError as exc:
+            reraise(exc)  # as the LangChain-flavoured error (langchain_llamaswap.errors)
+        return _vectors(response, len(batch))
 
     async def _asend(self, batch: list[EmbedInput]) -> list[list[float]]:
-        response = await self._async_client.embeddings.create(**self._body(batch))
+        try:
+            response = await self._async_client.embeddings.create(**self._body(batch))
+        except openai.OpenAIError as exc:
+            reraise(exc)
         return _vectors(response, len(batch))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

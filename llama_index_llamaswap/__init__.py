@@ -10,18 +10,40 @@
 
 Every class exposes the shared :class:`llamaswap.LlamaSwapProvider` for its address as
 ``.provider``. The same classes import from ``llama_index.llms.llamaswap``,
-``llama_index.embeddings.llamaswap`` and ``llama_index.tools.llamaswap``.
+``llama_index.embeddings.llamaswap`` and ``llama_index.tools.llamaswap``. The errors they
+raise are exported here too (``NotFoundError`` ...): each is llamaswap's typed error and
+the OpenAI SDK's class for the same failure (defined in :mod:`llamaswap.openai_compat`).
 """
 
 from llama_index_llamaswap.embeddings import LlamaSwapEmbedding
 from llama_index_llamaswap.llms import FALLBACK_CONTEXT_WINDOW, LlamaSwap
 from llama_index_llamaswap.tools import LlamaSwapImageToolSpec, to_image_block, to_image_blocks
+from llamaswap.openai_compat import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ModelLoadError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UpstreamError,
+)
 
 __all__ = [
     "FALLBACK_CONTEXT_WINDOW",
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
     "LlamaSwap",
     "LlamaSwapEmbedding",
     "LlamaSwapImageToolSpec",
+    "ModelLoadError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UpstreamError",
     "to_image_block",
     "to_image_blocks",
 ]

@@ -8,6 +8,11 @@ error becomes llama-swap's typed error with its message (the model, llama-swap's
 ``except openai.RateLimitError`` both work; a connection failure becomes
 :class:`~llamaswap.LlamaSwapConnectionError` (also an ``openai.APIConnectionError``); and
 breaking out of a ``for``/``async for`` loop over a stream closes its connection at once.
+
+The error classes here are public: the provider's ``openai_client()`` and the LlamaIndex
+classes raise them (``llama_index_llamaswap`` re-exports them, and ``langchain_llamaswap``
+subclasses them with LangChain's classes). Each subclasses the :mod:`llamaswap` class of
+the same name, so ``except llamaswap.NotFoundError`` catches every flavour.
 """
 
 from __future__ import annotations

@@ -239,3 +239,28 @@ async def test_aclosing_the_shared_provider_keeps_async_calls_working(rig: Rig) 
         assert (await llm.achat([ChatMessage(role="user", content="hi")])).message.content
         async with chat.provider as p:
             assert await p.alist_models()
+
+
+# -- the raised classes are the exported ones ---------------------------------------------------
+
+
+def test_framework_errors_are_the_classes_their_package_exports(rig: Rig) -> None:
+    import langchain_llamaswap
+    import llama_index_llamaswap
+
+    gone = "no-such-model"
+    for home, call in (
+        (langchain_llamaswap, lambda: ChatLlamaSwap(model=gone, dsn=rig.dsn).invoke("hi")),
+        (
+            langchain_llamaswap,
+            lambda: LlamaSwapEmbeddings(model=gone, dsn=rig.dsn).embed_query("x"),
+        ),
+        (
+            llama_index_llamaswap,
+            lambda: LlamaSwap(model=gone, dsn=rig.dsn).chat(
+                [ChatMessage(role="user", content="hi")]
+            ),
+        ),
+    ):
+        exc = raised(call)
+        assert type(exc) is home.NotFoundError, (home.__name__, type(exc))

@@ -8,8 +8,12 @@ same answer.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
+import subprocess
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +22,10 @@ import pytest
 from langchain_core.tools import ToolException
 from llama_index.core.llms import ChatMessage
 
+import langchain_llamaswap
+import llama_index_llamaswap
+import llamaswap
+import llamaswap.openai_compat
 from langchain_llamaswap import ChatLlamaSwap, LlamaSwapEmbeddings, LlamaSwapImageTool
 from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding, LlamaSwapImageToolSpec
 from llamaswap import (
@@ -401,3 +409,58 @@ def test_a_closed_client_of_yours_says_closed_not_unreachable() -> None:
         assert isinstance(exc, LlamaSwapConnectionError), repr(exc)
         assert "client is closed" in str(exc), str(exc)
         assert "could not reach" not in str(exc)
+
+
+# -- every raised error has a public home ------------------------------------------------------
+
+HOMES = {
+    "provider": llamaswap,
+    "provider openai_client": llamaswap.openai_compat,
+    "ChatLlamaSwap": langchain_llamaswap,
+    "ChatLlamaSwap stream": langchain_llamaswap,
+    "LlamaSwapEmbeddings": langchain_llamaswap,
+    "LlamaSwap": llama_index_llamaswap,
+    "LlamaSwap stream": llama_index_llamaswap,
+    "LlamaSwapEmbedding": llama_index_llamaswap,
+    "LlamaSwapImageToolSpec": llamaswap,
+}
+
+
+@pytest.mark.parametrize(("name", "home"), HOMES.items(), ids=HOMES.keys())
+def test_every_raised_error_is_importable_from_a_public_home(
+    name: str, home: types.ModuleType
+) -> None:
+    exc = raised(lambda: ENTRY_POINTS[name](fake_swap(serving)))
+    cls = type(exc)
+    assert getattr(home, cls.__name__) is cls, (name, cls)
+    module = cls.__module__
+    assert not any(part.startswith("_") for part in module.split(".")), module
+    assert getattr(importlib.import_module(module), cls.__name__) is cls
+    assert isinstance(exc, llamaswap.NotFoundError)  # the core class catches every flavour
+
+
+def test_langchain_errors_are_langchains_openais_and_llamaswaps() -> None:
+    import openai
+    from langchain_core import exceptions as lc
+
+    dsn = fake_swap(serving)
+    for call in (ENTRY_POINTS["ChatLlamaSwap"], ENTRY_POINTS["LlamaSwapEmbeddings"]):
+        exc = raised(lambda c=call: c(dsn))  # type: ignore[misc]
+        assert type(exc) is langchain_llamaswap.NotFoundError
+        assert isinstance(exc, lc.ModelNotFoundError) and isinstance(exc, openai.NotFoundError)
+
+
+def test_import_llamaswap_needs_no_openai() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['openai'] = None  # any import of openai now fails\n"
+        "import llamaswap\n"
+        "assert llamaswap.NotFoundError and llamaswap.UpstreamError\n"
+        "assert 'llamaswap.openai_compat' not in sys.modules\n"
+        "try:\n"
+        "    import llamaswap.openai_compat\n"
+        "except ImportError:\n"
+        "    print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr
