@@ -113,6 +113,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
     _provider: LlamaSwapProvider = PrivateAttr()
     _server_context: int | None = PrivateAttr(default=None)
     _context_resolved: bool = PrivateAttr(default=False)
+    _context_warned: bool = PrivateAttr(default=False)
     _aclient_pool: httpx.AsyncClient | None = PrivateAttr(default=None)
 
     def __init__(
@@ -186,7 +187,10 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             logger.warning("%s; context window %d assumed", exc, FALLBACK_CONTEXT_WINDOW)
             return None
         except LlamaSwapError as exc:  # unreachable, auth, server error: ask again later
-            logger.warning(
+            # LlamaIndex reads metadata several times per call: say it once, until it works.
+            log = logger.debug if self._context_warned else logger.warning
+            self._context_warned = True
+            log(
                 "could not read the context window of %r from llama-swap (%s); using %d",
                 self.model,
                 exc,
@@ -194,6 +198,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             )
             return None
         self._context_resolved = True
+        self._context_warned = False
         if info.context_length is None:
             logger.info(
                 "llama-swap reports no context_length for %r; using %d",
