@@ -37,8 +37,8 @@ from llamaswap.events import (
     Event,
     InFlight,
     LogData,
-    ModelState,
     ModelStatus,
+    ModelStatusEntry,
     ProfileChanged,
     UIConfig,
     UnknownEvent,
@@ -49,6 +49,7 @@ from llamaswap.provider import LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import RetryPolicy
 from llamaswap.shared import shared_provider
+from llamaswap.states import ModelState
 
 __all__ = [
     "DEFAULT_DSN",
@@ -75,6 +76,7 @@ __all__ = [
     "ModelLoadError",
     "ModelState",
     "ModelStatus",
+    "ModelStatusEntry",
     "NotFoundError",
     "ProfileChanged",
     "RateLimitError",

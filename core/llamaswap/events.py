@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llamaswap.states import ModelState, state_fields
+
 
 @dataclass(frozen=True)
 class SSEFrame:
@@ -90,25 +92,35 @@ class Event:
 
 
 @dataclass(frozen=True)
-class ModelState:
-    """One model's entry in a :class:`ModelStatus` event."""
+class ModelStatusEntry:
+    """One model's entry in a :class:`ModelStatus` event.
+
+    ``state`` is a :class:`~llamaswap.ModelState` (``UNKNOWN`` for a peer's model, which
+    llama-swap sends with an empty state); ``raw_state`` is the word llama-swap sent.
+    """
 
     id: str
-    state: str
+    state: ModelState
     name: str = ""
     description: str = ""
     unlisted: bool = False
     peer_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw_state: str = ""
+
+    def __post_init__(self) -> None:
+        typed, raw = state_fields(self.state, self.raw_state)
+        object.__setattr__(self, "state", typed)
+        object.__setattr__(self, "raw_state", raw)
 
 
 @dataclass(frozen=True)
 class ModelStatus(Event):
-    """The state of every model (``stopped``, ``starting``, ``ready``, ``stopping``)."""
+    """The state of every model (``STOPPED``, ``STARTING``, ``READY``, ``STOPPING``)."""
 
-    models: tuple[ModelState, ...] = ()
+    models: tuple[ModelStatusEntry, ...] = ()
 
-    def state_of(self, model: str) -> str | None:
+    def state_of(self, model: str) -> ModelState | None:
         """The state of ``model`` in this snapshot, or ``None`` if it is not listed."""
         for entry in self.models:
             if entry.id == model:
@@ -202,9 +214,10 @@ def _model_status(kind: str, raw: Any, payload: Any) -> Event:
     if not isinstance(payload, list):
         raise TypeError("expected a list of models")
     models = tuple(
-        ModelState(
+        ModelStatusEntry(
             id=str(item["id"]),
-            state=str(item.get("state") or ""),
+            state=ModelState.from_raw(str(item.get("state") or "")),
+            raw_state=str(item.get("state") or ""),
             name=str(item.get("name") or ""),
             description=str(item.get("description") or ""),
             unlisted=bool(item.get("unlisted", False)),

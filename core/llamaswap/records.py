@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llamaswap.errors import ResponseDecodeError
+from llamaswap.states import ModelState, state_fields
 
 
 @dataclass(frozen=True)
@@ -23,31 +24,39 @@ class ModelInfo:
         name: display name from the config (``""`` when unset).
         description: description from the config.
         type: ``model``, ``alias``, ``peer``, ``selector`` or ``profile`` (``meta.llamaswap.type``).
-        state: ``loaded`` or ``unloaded`` as llama-swap reports it (``""`` if absent).
+        state: :class:`ModelState`: ``LOADED`` (a process is up), ``STOPPED`` (none), or
+            ``UNKNOWN`` for a peer's model (llama-swap lists those as ``unloaded`` always).
         aliases: other names that route to this model.
         context_length: context size when the config declares it, else ``None``.
         capabilities: the ``capabilities`` map when the config declares one.
         peer_id: the peer that serves this model, for peer models.
         meta: the ``meta`` object as sent.
         raw: the whole record as sent.
+        raw_state: the word llama-swap sent (``loaded``, ``unloaded``, ``""`` if absent).
     """
 
     id: str
     name: str = ""
     description: str = ""
     type: str = ""
-    state: str = ""
+    state: ModelState = ModelState.UNKNOWN
     aliases: tuple[str, ...] = ()
     context_length: int | None = None
     capabilities: Mapping[str, Any] = field(default_factory=dict)
     peer_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw_state: str = ""
+
+    def __post_init__(self) -> None:
+        typed, raw = state_fields(self.state, self.raw_state)
+        object.__setattr__(self, "state", typed)
+        object.__setattr__(self, "raw_state", raw)
 
     @property
     def loaded(self) -> bool:
         """Whether a process for this model is running (starting, ready or stopping)."""
-        return self.state == "loaded"
+        return self.state.loaded
 
 
 @dataclass(frozen=True)
@@ -56,21 +65,28 @@ class RunningModel:
 
     Attributes:
         model: the real model id (never an alias).
-        state: ``starting``, ``ready`` or ``stopping``.
+        state: :class:`ModelState`: ``STARTING``, ``READY`` or ``STOPPING``.
         ttl: the *configured* idle TTL in seconds (0 = never), not the time left.
         name: display name from the config.
         description: description from the config.
         proxy: where llama-swap forwards requests for this model.
         raw: the whole record as sent.
+        raw_state: the word llama-swap sent.
     """
 
     model: str
-    state: str = ""
+    state: ModelState = ModelState.UNKNOWN
     ttl: int | None = None
     name: str = ""
     description: str = ""
     proxy: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw_state: str = ""
+
+    def __post_init__(self) -> None:
+        typed, raw = state_fields(self.state, self.raw_state)
+        object.__setattr__(self, "state", typed)
+        object.__setattr__(self, "raw_state", raw)
 
 
 @dataclass(frozen=True)
@@ -97,7 +113,10 @@ def parse_models(body: Any, *, url: str = "") -> list[ModelInfo]:
         meta = _mapping(item.get("meta"))
         swap_meta = _mapping(meta.get("llamaswap"))
         status = item.get("status")
-        state = _str(status.get("value")) if isinstance(status, Mapping) else _str(status)
+        word = _str(status.get("value")) if isinstance(status, Mapping) else _str(status)
+        kind = _str(swap_meta.get("type"))
+        # llama-swap lists a peer's model as unloaded whatever the peer runs: not known here.
+        state = ModelState.UNKNOWN if kind == "peer" else ModelState.from_raw(word)
         aliases = swap_meta.get("aliases", item.get("aliases", ()))
         context = item.get("context_length", meta.get("n_ctx"))
         models.append(
@@ -105,7 +124,7 @@ def parse_models(body: Any, *, url: str = "") -> list[ModelInfo]:
                 id=item["id"],
                 name=_str(item.get("name")),
                 description=_str(item.get("description")),
-                type=_str(swap_meta.get("type")),
+                type=kind,
                 state=state,
                 aliases=tuple(a for a in aliases if isinstance(a, str))
                 if isinstance(aliases, list | tuple)
@@ -115,6 +134,7 @@ def parse_models(body: Any, *, url: str = "") -> list[ModelInfo]:
                 peer_id=_str(swap_meta.get("peerID")) or None,
                 meta=meta,
                 raw=dict(item),
+                raw_state=word,
             )
         )
     return models
@@ -135,12 +155,13 @@ def parse_running(body: Any, *, url: str = "") -> list[RunningModel]:
         running.append(
             RunningModel(
                 model=item["model"],
-                state=_str(item.get("state")),
+                state=ModelState.from_raw(_str(item.get("state"))),
                 ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
                 name=_str(item.get("name")),
                 description=_str(item.get("description")),
                 proxy=_str(item.get("proxy")),
                 raw=dict(item),
+                raw_state=_str(item.get("state")),
             )
         )
     return running

@@ -18,6 +18,7 @@ from llamaswap import (
     LlamaSwapConnectionError,
     LlamaSwapProvider,
     ModelLoadError,
+    ModelState,
     ModelStatus,
     NotFoundError,
 )
@@ -47,7 +48,8 @@ def test_list_models_shows_configured_models_with_extras(provider: LlamaSwapProv
     assert "coder" in qwen.aliases
     assert qwen.name
     assert qwen.context_length and qwen.context_length > 0
-    assert qwen.state in ("loaded", "unloaded")
+    assert qwen.state in (ModelState.LOADED, ModelState.STOPPED)
+    assert qwen.raw_state in ("loaded", "unloaded")
 
 
 async def test_alist_models_matches_sync(provider: LlamaSwapProvider) -> None:

@@ -21,6 +21,7 @@ from llama_index_llamaswap import LlamaSwap
 from llamaswap import (
     LlamaSwapProvider,
     ModelInfo,
+    ModelState,
     ModelStatus,
     NotFoundError,
     UpstreamError,
@@ -65,7 +66,8 @@ def test_lists_peer_models_as_peer_slash_model_with_type_peer(
         info = models[mid]
         assert info.type == "peer"
         assert info.peer_id == peered_rigs.peer_id
-        assert info.state == "unloaded"  # llama-swap never reports a peer's model as loaded
+        # llama-swap lists a peer's model as unloaded whatever runs there: state unknown
+        assert (info.state, info.raw_state) == (ModelState.UNKNOWN, "unloaded")
         assert not info.loaded
         assert info.name == f"{peered_rigs.peer_id}: {mid.split('/', 1)[1]}"
     local = models["fake-model"]
@@ -110,7 +112,7 @@ def test_events_list_peer_models(peered_rigs: PeeredRigs, front: LlamaSwapProvid
     peers = {m.id: m for m in status.models if m.peer_id}
     assert set(peers) >= {peered_rigs.fqn(m) for m in peered_rigs.models}
     assert all(
-        m.peer_id == peered_rigs.peer_id and m.state == ""
+        m.peer_id == peered_rigs.peer_id and (m.state, m.raw_state) == (ModelState.UNKNOWN, "")
         for m in peers.values()
         if m.id.startswith(peered_rigs.peer_id + "/")
     )

@@ -14,8 +14,8 @@ from llamaswap import (
     DSNError,
     LlamaSwapConnectionError,
     ModelLoadError,
-    ModelState,
     ModelStatus,
+    ModelStatusEntry,
     NotFoundError,
     UnknownEvent,
 )
@@ -273,7 +273,9 @@ def test_readable_events_print_only_models_whose_state_changed() -> None:
         return ModelStatus(
             type="modelStatus",
             raw={},
-            models=tuple(ModelState(id=k.replace("_", "-"), state=v) for k, v in models.items()),
+            models=tuple(
+                ModelStatusEntry(id=k.replace("_", "-"), state=v) for k, v in models.items()
+            ),
         )
 
     first = describe(status(qwen="stopped", fake_model="stopped"), states)
