@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
+from uuid import UUID
 
 import openai
 from langchain_core.callbacks import (
+    AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,
+    CallbackManager,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -28,10 +31,11 @@ from langchain_llamaswap._common import (
     openai_client_kwargs,
     resolve_provider,
 )
-from llamaswap import ENV_DSN, LlamaSwapProvider
+from llamaswap import ENV_DSN, LOADING_EVENT, LOADING_FIELD, LlamaSwapProvider, LoadingProgress
 from llamaswap import openai_compat as compat
 
 PROVIDER_NAME = "llamaswap"
+_RUN_PREFIX = "lc_run--"
 
 LLAMACPP_FIELDS = (
     "top_k",
@@ -231,8 +235,18 @@ class ChatLlamaSwap(BaseChatOpenAI):
         ai_msg.additional_kwargs.get("reasoning_content")  # from --reasoning-format models
         ```
 
-        While streaming, llama-swap's ``sendLoadingState`` progress text arrives the same
-        way, in ``additional_kwargs["reasoning_content"]`` of the first chunks.
+    Model loading progress:
+        With llama-swap's ``sendLoadingState`` on, a stream that had to wait for a model
+        load starts with llama-swap's progress text. It is kept out of the reasoning: each
+        piece is in the chunk's ``additional_kwargs["llamaswap_loading"]`` and is sent as
+        a custom event ``"llamaswap_loading"`` whose data has ``model``, ``elapsed``
+        (seconds), ``done``, ``text`` and a ready-made ``status`` line:
+
+        ```python
+        async for event in model.astream_events("Hi", version="v2"):
+            if event["event"] == "on_custom_event" and event["name"] == "llamaswap_loading":
+                print(event["data"]["status"])  # loading qwen ... 12 s
+        ```
 
     Token usage:
         ```python
@@ -478,6 +492,9 @@ class ChatLlamaSwap(BaseChatOpenAI):
         raw: dict[str, Any] = nested if isinstance(nested, dict) else chunk
         message = generation_chunk.message
         message.response_metadata["model_provider"] = PROVIDER_NAME
+        loading = raw.get(LOADING_FIELD)
+        if isinstance(loading, str):
+            message.additional_kwargs[LOADING_FIELD] = loading
         choices = raw.get("choices") or []
         if choices:
             delta = choices[0].get("delta") or {}
@@ -515,6 +532,56 @@ class ChatLlamaSwap(BaseChatOpenAI):
         except openai.OpenAIError as exc:
             _reraise(exc)
         return _name_model(result, kwargs.get("model") or self.model_name)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """Stream the answer; llama-swap's load progress also goes out as a custom event."""
+        config = ensure_config(config)
+        progress = LoadingProgress()
+        for chunk in super().stream(input, config, stop=stop, **kwargs):
+            found = _loading(chunk, progress)
+            if found is not None:
+                self._callbacks(config, CallbackManager).on_custom_event(
+                    LOADING_EVENT, found[1], run_id=found[0]
+                )
+            yield chunk
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async :meth:`stream`."""
+        config = ensure_config(config)
+        progress = LoadingProgress()
+        async for chunk in super().astream(input, config, stop=stop, **kwargs):
+            found = _loading(chunk, progress)
+            if found is not None:
+                await self._callbacks(config, AsyncCallbackManager).on_custom_event(
+                    LOADING_EVENT, found[1], run_id=found[0]
+                )
+            yield chunk
+
+    def _callbacks(self, config: RunnableConfig, cls: type[_M]) -> _M:
+        """The handlers this model's run reports to (as ``stream`` configures them)."""
+        return cls.configure(
+            config.get("callbacks"),
+            self.callbacks,
+            self.verbose,
+            config.get("tags"),
+            self.tags,
+            config.get("metadata"),
+            self.metadata,
+        )
 
     def _stream(
         self,
@@ -628,6 +695,28 @@ def _tool_name(tool: Any) -> str | None:
     if isinstance(function, dict) and isinstance(function.get("name"), str):
         return str(function["name"])
     return tool.get("name") if isinstance(tool.get("name"), str) else None
+
+
+_M = TypeVar("_M", CallbackManager, AsyncCallbackManager)
+
+
+def _loading(
+    chunk: AIMessageChunk, progress: LoadingProgress
+) -> tuple[UUID | None, dict[str, Any]] | None:
+    """The run id and event data for a chunk of llama-swap's load progress, else ``None``.
+
+    ``stream`` names each chunk ``lc_run--<run id>``, so the event belongs to that run.
+    """
+    piece = chunk.additional_kwargs.get(LOADING_FIELD)
+    if not isinstance(piece, str):
+        return None
+    run_id: UUID | None = None
+    if isinstance(chunk.id, str) and chunk.id.startswith(_RUN_PREFIX):
+        try:
+            run_id = UUID(chunk.id[len(_RUN_PREFIX) :])
+        except ValueError:
+            run_id = None
+    return run_id, progress.feed(piece).as_dict()
 
 
 def _reraise(exc: openai.OpenAIError) -> NoReturn:

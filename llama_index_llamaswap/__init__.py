@@ -17,6 +17,7 @@ the OpenAI SDK's class for the same failure (defined in :mod:`llamaswap.openai_c
 
 from llama_index_llamaswap.embeddings import LlamaSwapEmbedding
 from llama_index_llamaswap.llms import FALLBACK_CONTEXT_WINDOW, LlamaSwap
+from llama_index_llamaswap.loading import LlamaSwapLoadingEvent
 from llama_index_llamaswap.tools import LlamaSwapImageToolSpec, to_image_block, to_image_blocks
 from llamaswap.openai_compat import (
     APIConnectionError,
@@ -39,6 +40,7 @@ __all__ = [
     "LlamaSwap",
     "LlamaSwapEmbedding",
     "LlamaSwapImageToolSpec",
+    "LlamaSwapLoadingEvent",
     "ModelLoadError",
     "NotFoundError",
     "PermissionDeniedError",

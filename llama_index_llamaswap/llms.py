@@ -29,6 +29,7 @@ from llama_index_llamaswap._common import (
     stored_dsn,
     sync_http_client,
 )
+from llama_index_llamaswap.loading import awith_loading, with_loading
 from llamaswap import PLACEHOLDER_API_KEY, LlamaSwapError, LlamaSwapProvider, NotFoundError
 from llamaswap import openai_compat as compat
 
@@ -62,6 +63,11 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             refused connection; never a 5xx, a timeout or a cut-off stream (a resent POST
             can make models thrash). LlamaIndex's own retry decorator and the OpenAI SDK's
             retries are off.
+
+    With llama-swap's ``sendLoadingState`` on, its progress while the model loads is kept
+    out of the reasoning (``thinking_delta``): each piece is in a streamed response's
+    ``additional_kwargs["llamaswap_loading"]`` and is dispatched to LlamaIndex
+    instrumentation as a ``LlamaSwapLoadingEvent`` (``model``, ``elapsed``, ``status``).
 
     Errors are llama-swap's typed errors (``llamaswap.RateLimitError`` ...) that are also
     the OpenAI SDK's classes (``openai.RateLimitError`` ...); a stream cut off mid-answer
@@ -279,7 +285,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         return _unretried("_chat")(self, messages, **kwargs)
 
     def _stream_chat(self, messages: Any, **kwargs: Any) -> Any:
-        return _unretried("_stream_chat")(self, messages, **kwargs)
+        return with_loading(_unretried("_stream_chat")(self, messages, **kwargs))
 
     def _complete(self, prompt: str, **kwargs: Any) -> Any:
         return _unretried("_complete")(self, prompt, **kwargs)
@@ -291,7 +297,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         return await _unretried("_achat")(self, messages, **kwargs)
 
     async def _astream_chat(self, messages: Any, **kwargs: Any) -> Any:
-        return await _unretried("_astream_chat")(self, messages, **kwargs)
+        return awith_loading(await _unretried("_astream_chat")(self, messages, **kwargs))
 
     async def _acomplete(self, prompt: str, **kwargs: Any) -> Any:
         return await _unretried("_acomplete")(self, prompt, **kwargs)

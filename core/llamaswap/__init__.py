@@ -44,6 +44,7 @@ from llamaswap.events import (
     UnknownEvent,
 )
 from llamaswap.images import GeneratedImage, ImageResult
+from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, LoadingState
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
 from llamaswap.provider import LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
@@ -55,6 +56,8 @@ __all__ = [
     "DEFAULT_DSN",
     "DSN",
     "ENV_DSN",
+    "LOADING_EVENT",
+    "LOADING_FIELD",
     "PLACEHOLDER_API_KEY",
     "APIError",
     "Activity",
@@ -71,6 +74,8 @@ __all__ = [
     "LlamaSwapError",
     "LlamaSwapProvider",
     "LlamaSwapTimeoutError",
+    "LoadingProgress",
+    "LoadingState",
     "LogData",
     "ModelInfo",
     "ModelLoadError",

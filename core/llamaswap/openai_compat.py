@@ -7,7 +7,9 @@ error becomes llama-swap's typed error with its message (the model, llama-swap's
 *and* stays an instance of the SDK's class, so ``except llamaswap.RateLimitError`` and
 ``except openai.RateLimitError`` both work; a connection failure becomes
 :class:`~llamaswap.LlamaSwapConnectionError` (also an ``openai.APIConnectionError``); and
-breaking out of a ``for``/``async for`` loop over a stream closes its connection at once.
+breaking out of a ``for``/``async for`` loop over a stream closes its connection at once;
+llama-swap's model-loading progress leaves ``reasoning_content`` for the chunk's
+``llamaswap_loading`` field (:func:`separate_loading`).
 
 The error classes here are public: the provider's ``openai_client()`` and the LlamaIndex
 classes raise them (``llama_index_llamaswap`` re-exports them, and ``langchain_llamaswap``
@@ -34,6 +36,7 @@ from llamaswap._wire import (
     transport_error,
     with_available,
 )
+from llamaswap.loading import LOADING_FIELD, loading_text
 
 LIST_TIMEOUT = 10.0
 """Bound on ``GET /v1/models`` when naming the served ids in an error (it never loads)."""
@@ -181,7 +184,8 @@ class ClosingStream(openai.Stream[_T]):
 
     def __iter__(self) -> Iterator[_T]:
         try:
-            yield from self._iterator
+            for item in self._iterator:
+                yield separate_loading(item)
         finally:
             self.close()
 
@@ -192,9 +196,29 @@ class ClosingAsyncStream(openai.AsyncStream[_T]):
     async def __aiter__(self) -> AsyncIterator[_T]:
         try:
             async for item in self._iterator:
-                yield item
+                yield separate_loading(item)
         finally:
             await self.close()
+
+
+def separate_loading(item: _T) -> _T:
+    """Keep llama-swap's loading progress out of the model's reasoning.
+
+    A chunk that is llama-swap's ``sendLoadingState`` progress (see :mod:`llamaswap.loading`)
+    loses its ``reasoning_content``; its text goes to the chunk's ``llamaswap_loading``
+    field instead. Every other chunk passes untouched (a chunk with an ``id`` is never one).
+    """
+    if not isinstance(item, openai.BaseModel) or "id" in item.model_fields_set:
+        return item
+    text = loading_text(item.model_dump(exclude_unset=True))
+    if text is None:
+        return item
+    for choice in getattr(item, "choices", None) or []:
+        extra = getattr(choice.delta, "__pydantic_extra__", None)
+        if isinstance(extra, dict):
+            extra.pop("reasoning_content", None)
+    setattr(item, LOADING_FIELD, text)
+    return item
 
 
 def _closing_streams(kwargs: dict[str, Any], closing: Any) -> dict[str, Any]:

@@ -562,24 +562,27 @@ def loading(rig_factory: RigFactory) -> Rig:
 
 
 def _split(kind: str, chunks: list[Any]) -> tuple[str, str]:
-    """(reasoning/progress text, answer text) of a streamed answer."""
-    reasoning, answer = [], []
+    """(load progress text, answer text) of a streamed answer; the reasoning must not hold it."""
+    progress, answer = [], []
     for chunk in chunks:
         if kind == "langchain":
-            reasoning.append(chunk.additional_kwargs.get("reasoning_content", ""))
+            assert "loading" not in chunk.additional_kwargs.get("reasoning_content", "")
+            progress.append(chunk.additional_kwargs.get("llamaswap_loading", ""))
             answer.append(str(chunk.content))
         elif kind == "llama_index":
-            reasoning.append(chunk.additional_kwargs.get("thinking_delta") or "")
+            assert "loading" not in (chunk.additional_kwargs.get("thinking_delta") or "")
+            progress.append(chunk.additional_kwargs.get("llamaswap_loading") or "")
             answer.append(chunk.delta or "")
         else:
             delta = chunk.choices[0].delta if chunk.choices else None
-            reasoning.append(getattr(delta, "reasoning_content", None) or "")
+            assert "loading" not in (getattr(delta, "reasoning_content", None) or "")
+            progress.append(getattr(chunk, "llamaswap_loading", None) or "")
             answer.append((delta.content if delta else None) or "")
-    return "".join(reasoning), "".join(answer)
+    return "".join(progress), "".join(answer)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_loading_progress_is_reasoning_not_answer(loading: Rig, kind: str) -> None:
+async def test_loading_progress_is_neither_reasoning_nor_answer(loading: Rig, kind: str) -> None:
     provider = LlamaSwapProvider(loading.dsn)
     provider.unload()
     reasoning, answer = _split(kind, list(stream_sync(kind, loading.dsn, "hi")))

@@ -382,7 +382,8 @@ def test_stream_keeps_reasoning_timings_and_model(make: Callable[..., ChatLlamaS
     full = chunks[0]
     for part in chunks[1:]:
         full += part
-    assert full.additional_kwargs["reasoning_content"] == "llama-swap loading model: qwenhmm"
+    assert full.additional_kwargs["reasoning_content"] == "hmm"  # the model's alone
+    assert full.additional_kwargs["llamaswap_loading"] == "llama-swap loading model: qwen"
     assert full.response_metadata["timings"] == {"prompt_n": 5, "predicted_n": 2}
     assert full.response_metadata["model_name"] == "qwen"
     assert full.response_metadata["finish_reason"] == "stop"

@@ -1,0 +1,71 @@
+"""llama-swap's model-loading progress in a LlamaIndex chat stream, apart from the reasoning.
+
+The chunks llama-swap sends while a model loads (``sendLoadingState``; see
+:mod:`llamaswap.loading`) reach a :class:`~llama_index_llamaswap.LlamaSwap` stream with
+no reasoning text: each piece is in the response's ``additional_kwargs["llamaswap_loading"]``
+and is dispatched as a :class:`LlamaSwapLoadingEvent` to LlamaIndex instrumentation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatResponse
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.events import BaseEvent
+
+from llamaswap import LOADING_FIELD, LoadingProgress
+
+dispatcher = get_dispatcher(__name__)
+
+
+class LlamaSwapLoadingEvent(BaseEvent):
+    """A piece of llama-swap's progress while it loads the model a streamed chat waits for.
+
+    Attributes:
+        model: the model being loaded, once llama-swap has named it.
+        text: the piece of progress text.
+        elapsed: seconds since the first piece (llama-swap's own figure once done).
+        done: llama-swap said the model is ready.
+        status: a line for a UI, ``loading qwen ... 12 s``.
+    """
+
+    model: str | None = None
+    text: str = ""
+    elapsed: float = 0.0
+    done: bool = False
+    status: str = ""
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The event's name in instrumentation handlers."""
+        return "LlamaSwapLoadingEvent"
+
+
+def _piece(raw: Any) -> str | None:
+    value = raw.get(LOADING_FIELD) if isinstance(raw, dict) else getattr(raw, LOADING_FIELD, None)
+    return value if isinstance(value, str) else None
+
+
+def _note(response: ChatResponse, progress: LoadingProgress) -> ChatResponse:
+    piece = _piece(response.raw)
+    if piece is not None:
+        response.additional_kwargs[LOADING_FIELD] = piece
+        state = progress.feed(piece)
+        dispatcher.event(LlamaSwapLoadingEvent(**state.as_dict()))
+    return response
+
+
+def with_loading(responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
+    """``responses`` with loading pieces marked and reported (see the module doc)."""
+    progress = LoadingProgress()
+    for response in responses:
+        yield _note(response, progress)
+
+
+async def awith_loading(responses: AsyncIterator[ChatResponse]) -> AsyncIterator[ChatResponse]:
+    """The async twin of :func:`with_loading`."""
+    progress = LoadingProgress()
+    async for response in responses:
+        yield _note(response, progress)
