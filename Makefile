@@ -56,6 +56,11 @@ rig: venv
 cassettes: venv rig
 	LLAMASWAP_RECORD=1 $(PY) -m pytest tests/unit -m cassette
 
+## make notebooks: execute every notebook against the rig (or $LLAMASWAP_DSN); the
+## executed copies go to .rig/notebooks/ (NOTEBOOKS_ARGS=--in-place saves into notebooks/)
+notebooks: venv rig
+	PYTHONPATH=rig $(PY) -m llamaswap_rig.notebooks $(NOTEBOOKS_ARGS)
+
 bench: venv rig
 	$(PY) -m bench
 
