@@ -175,7 +175,8 @@ def _refuse_mangled_scheme(text: str) -> None:
 
 
 # What llama-swap serves below its root: a DSN path ending in one of these (or holding a
-# '/v1/...' or '/upstream/...' path) names an endpoint, not where llama-swap lives.
+# '/v1/...' path) names an endpoint, not where llama-swap lives. '/upstream/<model>' is a
+# base, not an endpoint: it reaches one model's own server through llama-swap.
 _ENDPOINTS = MODEL_ROUTES | {
     "/health",
     "/running",
@@ -195,8 +196,6 @@ def _refuse_endpoint(path: str, shown_root: str) -> None:
     segments = path.split("/")
     if "v1" in segments[:-1]:
         cut = segments.index("v1")
-    elif "upstream" in segments[:-1]:
-        cut = segments.index("upstream")
     else:
         ending = next((e for e in _ENDPOINTS if path.endswith(e)), None)
         if ending is None:

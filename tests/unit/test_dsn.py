@@ -36,6 +36,7 @@ from llamaswap import DSNError, LlamaSwapProvider, parse_dsn
         ("  llama-swap://h:1  ", "http://h:1", None),
         ("llama-swap:8080", "http://llama-swap:8080", None),  # a host named llama-swap
         ("http://h:1/api/llama", "http://h:1/api/llama", None),  # a reverse-proxy prefix
+        ("http://h:1/upstream/qwen", "http://h:1/upstream/qwen", None),  # one model's server
     ],
 )
 def test_accepted_forms(dsn: str, base_url: str, key: str | None) -> None:
@@ -96,7 +97,7 @@ def test_malformed_dsns_say_what_is_wrong(dsn: str, says: str) -> None:
             "https://***@host/sub",
         ),
         ("llama-swap://host:8080/v1/models", "endpoint '/v1/models'", "llama-swap://host:8080"),
-        ("http://h:9/upstream/qwen/health", "endpoint '/upstream/qwen/health'", "http://h:9"),
+        ("http://h:9/upstream/qwen/health", "endpoint '/health'", "http://h:9/upstream/qwen"),
         ("http://h:9/completion", "endpoint '/completion'", "http://h:9"),
         ("http://h:9/ui/", "endpoint '/ui'", "http://h:9"),
     ],
