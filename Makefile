@@ -56,8 +56,9 @@ rig: venv
 cassettes: venv rig
 	LLAMASWAP_RECORD=1 $(PY) -m pytest tests/unit -m cassette
 
-## make notebooks: execute every notebook against the rig (or $LLAMASWAP_DSN); the
-## executed copies go to .rig/notebooks/ (NOTEBOOKS_ARGS=--in-place saves into notebooks/)
+## make notebooks: run every notebook against the rig (or $LLAMASWAP_DSN) and store it with
+## its outputs; a notebook whose cell fails stays as it was (its run goes to .rig/notebooks/).
+## NOTEBOOKS_ARGS="--out-dir DIR" writes the executed copies to DIR instead.
 notebooks: venv rig
 	PYTHONPATH=rig $(PY) -m llamaswap_rig.notebooks $(NOTEBOOKS_ARGS)
 
