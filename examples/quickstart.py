@@ -75,7 +75,19 @@ def main() -> int:
 
         provider.unload()
         print(f"unloaded everything; running now: {[r.model for r in provider.running()]}")
+    print_next_steps()
     return 0
+
+
+def print_next_steps() -> None:
+    """Where to go after the demo: the stored notebooks and the command line."""
+    print("\nnext:")
+    print("  notebooks, stored with the outputs of a real run (`make notebooks` runs them again):")
+    for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
+        print(f"    {notebook.relative_to(REPO)}")
+    print("  the command line, against a llama-swap that stays up (yours, or the rig):")
+    print("    PYTHONPATH=rig .venv/bin/python -m llamaswap_rig.runner   # the rig; prints its DSN")
+    print("    LLAMASWAP_DSN=<its DSN> .venv/bin/llamaswap models   # load, chat, image, ...")
 
 
 if __name__ == "__main__":
