@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from llamaswap._ops import Target
+from llamaswap._ops import Target, fail
 from llamaswap._wire import Call
 from llamaswap.errors import (
     APIError,
@@ -154,9 +154,18 @@ def _preview(text: str) -> str:
 
 
 def _context_length(target: Target, model: str) -> Generator[Step, Any, int | None]:
-    """The ``context_length`` llama-swap lists for ``model`` (``None`` if none or unreadable)."""
+    """The ``context_length`` llama-swap lists for ``model`` (``None`` if none or unreadable).
+
+    A refused key is the caller's error, not a missing fact: it raises at once, so a wrong key
+    costs one request, never a second one to the embeddings endpoint.
+    """
     try:
         response = yield Call("GET", target.url("/v1/models"))
+    except LlamaSwapError:
+        return None
+    if response.status_code in (401, 403):
+        yield from fail(target, response)
+    try:
         if response.is_error:
             return None
         models = parse_models(response.json())

@@ -46,7 +46,7 @@ def raised(call: Callable[[], object]) -> BaseException:
 # -- a 404 from the model's own server is a missing route, not a missing model ---------------
 
 
-@pytest.mark.parametrize("model", [FAST, EMBED])  # a Python test upstream, real llama.cpp
+@pytest.mark.parametrize("model", [FAST, EMBED])  # a test upstream, real llama.cpp
 def test_image_request_to_a_non_image_model_names_the_route(
     provider: LlamaSwapProvider, model: str
 ) -> None:

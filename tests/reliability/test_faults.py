@@ -588,7 +588,7 @@ async def test_loading_progress_is_neither_reasoning_nor_answer(loading: Rig, ki
     reasoning, answer = _split(kind, list(stream_sync(kind, loading.dsn, "hi")))
     assert f"llama-swap loading model: {FAST}" in reasoning
     assert answer.split() == [
-        "lorem",
+        "Lorem",
         "ipsum",
         "dolor",
         "sit",
@@ -602,7 +602,7 @@ async def test_loading_progress_is_neither_reasoning_nor_answer(loading: Rig, ki
     chunks = [c async for c in stream_async(kind, loading.dsn, "hi")]
     reasoning, answer = _split(kind, chunks)
     assert "llama-swap loading model" in reasoning
-    assert answer.startswith("lorem") and "━" not in answer
+    assert answer.startswith("Lorem") and "━" not in answer
     if kind == "llama_index":
         final = chunks[-1].message
         assert "loading" not in (final.content or "")

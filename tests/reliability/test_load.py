@@ -46,8 +46,8 @@ TOTAL = 500
 IN_FLIGHT = 64
 LIMIT = 48
 TOKENS = 4
-TPS = 8.0  # 4 tokens at 8/s: each answer holds its slot ~500 ms
-ANSWER = "lorem ipsum dolor sit"
+TPS = 2.0  # 4 tokens at 2/s: each answer holds its slot ~2 s, so 64 in flight overrun 48
+ANSWER = "Lorem ipsum dolor sit"
 RUN_BOUND = 90.0  # seconds; a run takes a few seconds, so only a hang reaches this
 
 

@@ -30,7 +30,7 @@ from llamaswap_rig.pytest_plugin import PEER_API_KEY, PeeredRigs
 
 pytestmark = pytest.mark.integration
 
-LOREM = "lorem ipsum dolor sit amet consectetur adipiscing elit"
+LOREM = "Lorem ipsum dolor sit amet consectetur adipiscing elit"
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from llamaswap_rig.runner import Rig
 
 KEY = "sk-SECRET-9f3c1d-never-show-me"
 WRONG = "sk-WRONG-5e7a0b-also-secret"
-FAST, BAD, IMAGE = "fake-model", "misbehaving", "sd"
+FAST, BAD, IMAGE = "faulty", "misbehaving", "sd"  # faulty: fault hooks and embeddings
 LOGGERS = ("llamaswap", "httpx", "httpcore", "openai", "langchain", "llama_index")
 _ACCESS_401 = re.compile(r'"[A-Z]+ (?P<path>[^ "]+) HTTP/1\.1" 401 ')
 

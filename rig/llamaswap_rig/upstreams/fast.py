@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rig/, when run a
 from llamaswap_rig.upstreams._base import UpstreamHandler, UpstreamServer, serve
 
 NAME = "fast test upstream (stands in for llama-swap cmd/fake-model; not a language model)"
+# The same words, in the same order, as cmd/fake-model answers with, so both speak alike.
 WORDS = [
-    "lorem",
+    "Lorem",
     "ipsum",
     "dolor",
     "sit",
@@ -46,7 +47,7 @@ WORDS = [
     "dolore",
     "magna",
     "aliqua",
-    "ut",
+    "Ut",
     "enim",
     "ad",
     "minim",
