@@ -25,6 +25,7 @@ Where that cannot be done (splitting turned off, a server without ``/tokenize``)
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import weakref
@@ -48,6 +49,8 @@ from llamaswap.tokens import AnswerCache, tokenize_op
 
 if TYPE_CHECKING:
     from llamaswap.provider import LlamaSwapProvider
+
+logger = logging.getLogger("llamaswap")
 
 EmbedInput = str | list[int]
 """One input of an embeddings request: text, or the model's own token ids."""
@@ -264,6 +267,16 @@ def _embed_op(
         limit = min(known) if known else None
         plan = yield from _plan(target, cache, facts, texts, model=model, limit=limit, split=split)
         flat = [item for pieces in plan for item, _ in pieces]
+        split_count = sum(1 for pieces in plan if len(pieces) > 1)
+        if split_count:
+            logger.debug(
+                "%d of %d inputs to %r were over its %s-token limit; sent as %d windows",
+                split_count,
+                len(plan),
+                model,
+                limit,
+                sum(len(pieces) for pieces in plan if len(pieces) > 1),
+            )
         step = batch_size or len(flat)
         vectors: list[Vector] = []
         try:

@@ -200,3 +200,11 @@ def test_non_strings_are_refused() -> None:
     fake = FakeSwap()
     with pytest.raises(TypeError, match="texts must be strings"):
         embed_in_context(make(fake), [b"x"], model="embed", send=fake.send)  # type: ignore[list-item]
+
+
+def test_splitting_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeSwap()
+    with caplog.at_level("DEBUG", logger="llamaswap"):
+        embed_in_context(make(fake), ["x", LONG], model="embed", send=fake.send)
+    said = [r.getMessage() for r in caplog.records if "windows" in r.getMessage()]
+    assert said == ["1 of 2 inputs to 'embed' were over its 12-token limit; sent as 3 windows"]
