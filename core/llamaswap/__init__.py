@@ -27,6 +27,7 @@ from llamaswap.errors import (
     LlamaSwapTimeoutError,
     ModelLoadError,
     NotFoundError,
+    PoolTimeoutError,
     RateLimitError,
     ResponseDecodeError,
     UnsupportedFeatureError,
@@ -46,6 +47,7 @@ from llamaswap.events import (
 from llamaswap.images import GeneratedImage, ImageResult
 from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, LoadingState
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
+from llamaswap.pool import PoolSettings
 from llamaswap.provider import LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import RetryPolicy
@@ -83,6 +85,8 @@ __all__ = [
     "ModelStatus",
     "ModelStatusEntry",
     "NotFoundError",
+    "PoolSettings",
+    "PoolTimeoutError",
     "ProfileChanged",
     "RateLimitError",
     "ResponseDecodeError",

@@ -31,6 +31,7 @@ from llamaswap.errors import (
     AuthenticationError,
     LlamaSwapError,
     NotFoundError,
+    PoolTimeoutError,
     UnsupportedFeatureError,
 )
 from llamaswap.images import (
@@ -312,6 +313,8 @@ def log_stream_failed(target: Target, response: httpx.Response, source: str | No
 def health(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[bool]:
     try:
         response = yield Call("GET", target.url("/health"), timeout=timeout, auth=False)
+    except PoolTimeoutError:
+        raise  # a busy local pool says nothing about llama-swap: never report it down
     except LlamaSwapError:
         return False
     return response.status_code == 200

@@ -26,6 +26,7 @@ from llamaswap.errors import (
     LlamaSwapTimeoutError,
     ModelLoadError,
     NotFoundError,
+    PoolTimeoutError,
     RateLimitError,
     ResponseDecodeError,
     UpstreamError,
@@ -337,6 +338,12 @@ def transport_error(
             f"{where} was not sent: its HTTP client is closed ({detail}); a client passed in "
             "as http_client= is yours to keep open while in use (the provider's own pool "
             "reopens by itself)"
+        )
+    if isinstance(exc, httpx.PoolTimeout):
+        return PoolTimeoutError(
+            f"{where} was not sent: it waited for a free connection in this process's pool "
+            f"and none came free within the timeout you set ({detail}); llama-swap was not "
+            "asked: raise the provider's max_connections= or wait for other requests to end"
         )
     if isinstance(exc, httpx.TimeoutException):
         return LlamaSwapTimeoutError(

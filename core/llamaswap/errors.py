@@ -154,6 +154,10 @@ class LlamaSwapTimeoutError(LlamaSwapError, TimeoutError):
     """A timeout the caller set ran out before llama-swap answered."""
 
 
+class PoolTimeoutError(LlamaSwapTimeoutError):
+    """No connection of the provider's pool came free in time; nothing was sent."""
+
+
 class ResponseDecodeError(LlamaSwapError):
     """llama-swap answered 2xx but the body is not what its API promises.
 

@@ -8,7 +8,6 @@ twins run the same operation code (:mod:`llamaswap._ops`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -36,6 +35,15 @@ from llamaswap.errors import (
 )
 from llamaswap.events import Event, SSEDecoder, decode_event
 from llamaswap.images import ImageResult
+from llamaswap.pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+    MANAGEMENT_PATHS,
+    CertArg,
+    LoopClients,
+    PoolSettings,
+    VerifyArg,
+)
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import (
     AsyncRetryTransport,
@@ -75,6 +83,16 @@ class LlamaSwapProvider(TokenizerMixin):
             clients this provider creates, and so for every client riding them. Only what
             started nothing is retried: a 429 (after its ``Retry-After``, capped) and a
             refused connection; never a 5xx, a timeout or a cut-off read. Default 0.
+        max_connections: the size of the pool streams and model calls share (default
+            1,000, as the OpenAI SDK). Management calls (``health()``, ``list_models()``,
+            ``running()`` ...) use a small pool of their own, so long streams never starve
+            them. A request that waits for a free connection past its ``timeout=`` raises
+            a timeout that says it was a pool wait.
+        max_keepalive_connections: idle connections kept open for reuse (default 100).
+        verify: TLS verification as httpx takes it: ``True`` (system CAs), ``False``, a CA
+            bundle path (for a self-signed llama-swap) or an ``ssl.SSLContext``.
+        cert: a client certificate for mutual TLS: a PEM path holding certificate and
+            key, or ``(cert_path, key_path)`` or ``(cert_path, key_path, password)``.
 
     Example:
         >>> from llamaswap import LlamaSwapProvider
@@ -93,6 +111,10 @@ class LlamaSwapProvider(TokenizerMixin):
         timeout: TimeoutArg = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         max_retries: int | RetryPolicy = 0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+        verify: VerifyArg = True,
+        cert: CertArg | None = None,
     ) -> None:
         if dsn is not None and base_url is not None:
             raise DSNError("pass either dsn or base_url, not both")
@@ -118,11 +140,15 @@ class LlamaSwapProvider(TokenizerMixin):
         self._headers = dict(self._plain_headers)
         if self._dsn.api_key:
             self._headers["Authorization"] = f"Bearer {self._dsn.api_key}"
+        self._pool = PoolSettings(max_connections, max_keepalive_connections, verify, cert)
         self._client = http_client
         self._async_client = async_http_client
-        self._async_loop: asyncio.AbstractEventLoop | None = None  # the loop it serves
         self._owns_client = http_client is None
         self._owns_async_client = async_http_client is None
+        self._async_pools = LoopClients(lambda: self._new_async_client(management=False))
+        self._management: httpx.Client | None = None
+        self._made_client: httpx.Client | None = None
+        self._async_management = LoopClients(lambda: self._new_async_client(management=True))
         self._following_client: httpx.Client | None = None
         self._following_async_client: httpx.AsyncClient | None = None
         self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
@@ -164,37 +190,58 @@ class LlamaSwapProvider(TokenizerMixin):
     def http_client(self) -> httpx.Client:
         """The pooled sync client (created on first use, and again after :meth:`close`)."""
         if self._client is None:
-            self._client = httpx.Client(
-                timeout=self._timeout,
-                follow_redirects=False,
-                transport=GuardedTransport(RetryTransport(httpx.HTTPTransport(), self._retry)),
-            )
+            self._client = self._made_client = self._new_client(management=False)
         return self._client
 
     @property
     def async_http_client(self) -> httpx.AsyncClient:
-        """The pooled async client (created on first use, and again for a new event loop).
+        """The pooled async client of the running event loop (one per live loop).
 
-        httpx connections belong to the event loop that opened them, so a client this
-        provider created is replaced when it is used from another loop (``asyncio.run``
-        twice, one loop per test); otherwise the first request on the new loop fails.
+        httpx connections belong to the event loop that opened them, so a provider keeps
+        one pool per live loop (``asyncio.run`` per call, a loop per thread) and closes
+        it while that loop shuts down. A client passed as ``async_http_client=`` is used
+        as given.
         """
-        loop = _running_loop()
-        if self._async_client is not None and self._owns_async_client and loop is not None:
-            if self._async_loop is None:
-                self._async_loop = loop
-            elif loop is not self._async_loop:
-                self._async_client = None  # its connections died with the old loop
-        if self._async_client is None:
-            self._async_client = httpx.AsyncClient(
-                timeout=self._timeout,
-                follow_redirects=False,
-                transport=AsyncGuardedTransport(
-                    AsyncRetryTransport(httpx.AsyncHTTPTransport(), self._retry)
-                ),
-            )
-            self._async_loop = loop
-        return self._async_client
+        if self._async_client is not None:
+            return self._async_client
+        return self._async_pools.get()
+
+    @property
+    def pool_settings(self) -> PoolSettings:
+        """The limits and TLS settings of the pools this provider creates."""
+        return self._pool
+
+    def _new_client(self, *, management: bool) -> httpx.Client:
+        return httpx.Client(
+            timeout=self._timeout,
+            follow_redirects=False,
+            transport=GuardedTransport(
+                RetryTransport(self._pool.transport(management=management), self._retry)
+            ),
+        )
+
+    def _new_async_client(self, *, management: bool) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            transport=AsyncGuardedTransport(
+                AsyncRetryTransport(self._pool.async_transport(management=management), self._retry)
+            ),
+        )
+
+    def _management_client(self) -> httpx.Client:
+        """The small pool for llama-swap's quick endpoints (see ``max_connections``)."""
+        main = self.http_client
+        if not self._owns_client or main is not self._made_client:
+            return main  # a client from outside carries every call
+        if self._management is None:
+            self._management = self._new_client(management=True)
+        return self._management
+
+    def _async_management_client(self) -> httpx.AsyncClient:
+        if self._async_client is not None:
+            return self._async_client  # a client from outside carries every call
+        return self._async_management.get()
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -324,12 +371,15 @@ class LlamaSwapProvider(TokenizerMixin):
         if self._client is not None and self._owns_client:
             self._client.close()
             self._client = None
+        if self._management is not None:
+            self._management.close()
+            self._management = None
 
     async def aclose(self) -> None:
         """Close both pools' connections (see :meth:`close`: the provider stays usable)."""
-        if self._async_client is not None and self._owns_async_client:
-            await self._async_client.aclose()
-            self._async_client = None
+        if self._owns_async_client:
+            await self._async_pools.aclose()
+            await self._async_management.aclose()
         self.close()
 
     def __enter__(self: _Self) -> _Self:
@@ -711,7 +761,7 @@ class LlamaSwapProvider(TokenizerMixin):
     def _send(self, call: Call) -> httpx.Response:
         started = time.perf_counter()
         try:
-            response = self.http_client.request(
+            response = self._client_for(call).request(
                 call.method,
                 call.url,
                 json=call.json,
@@ -730,7 +780,12 @@ class LlamaSwapProvider(TokenizerMixin):
     async def _asend(self, call: Call) -> httpx.Response:
         started = time.perf_counter()
         try:
-            response = await self.async_http_client.request(
+            client = (
+                self._async_management_client()
+                if _quick(call, self.base_url)
+                else self.async_http_client
+            )
+            response = await client.request(
                 call.method,
                 call.url,
                 json=call.json,
@@ -745,6 +800,9 @@ class LlamaSwapProvider(TokenizerMixin):
             raise self._transport_error(exc, call.method, call.url) from None
         self._log(call, response, started)
         return response
+
+    def _client_for(self, call: Call) -> httpx.Client:
+        return self._management_client() if _quick(call, self.base_url) else self.http_client
 
     def _log(self, call: Call, response: httpx.Response, started: float) -> None:
         if logger.isEnabledFor(logging.DEBUG):
@@ -783,11 +841,10 @@ def _quiet_timeout(quiet: float) -> httpx.Timeout:
     return httpx.Timeout(quiet, connect=DEFAULT_TIMEOUT.connect)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+def _quick(call: Call, base_url: str) -> bool:
+    """True for a call to one of llama-swap's quick endpoints (the management pool)."""
+    path = call.url[len(base_url) :].split("?", 1)[0]
+    return call.model is None and call.url.startswith(base_url) and path in MANAGEMENT_PATHS
 
 
 def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:

@@ -1,0 +1,182 @@
+"""How a provider connects: pool limits, TLS, and one async pool per live event loop.
+
+Long streams (chat, images) and short management calls (``/health``, ``/v1/models``)
+go through separate pools, so a full pool of streams never starves a health check.
+Limits default to the OpenAI SDK's (1,000 connections, 100 kept alive). httpx
+connections belong to the event loop that opened them, so async pools are kept one per
+live loop and closed while that loop shuts down (``asyncio.run`` and most runners call
+``shutdown_asyncgens``), never left for the garbage collector to find unclosed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+#: The OpenAI SDK's default pool size, so nothing here is stingier than ``ChatOpenAI``.
+DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_MAX_KEEPALIVE_CONNECTIONS = 100
+#: The management pool only carries short calls, so a few connections are plenty.
+MANAGEMENT_MAX_CONNECTIONS = 16
+
+#: llama-swap's own endpoints that answer at once; they ride the management pool.
+MANAGEMENT_PATHS = frozenset(
+    {"/health", "/v1/models", "/running", "/unload", "/api/models/unload", "/logs", "/api/version"}
+)
+
+VerifyArg = ssl.SSLContext | str | bool
+CertArg = str | tuple[str, str] | tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connection settings for the pools a provider creates.
+
+    ``verify`` is what httpx takes (``True``, ``False``, a CA bundle path or an
+    ``ssl.SSLContext``); ``cert`` is a client certificate: a PEM path holding the
+    certificate and key, or ``(cert, key)`` / ``(cert, key, password)``.
+    """
+
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS
+    verify: VerifyArg = True
+    cert: CertArg | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections", "max_keepalive_connections"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(self.verify, ssl.SSLContext | str | bool):
+            raise TypeError(
+                "verify must be True, False, a CA bundle path or an ssl.SSLContext, "
+                f"got {type(self.verify).__name__}"
+            )
+
+    @property
+    def cache_key(self) -> tuple[Any, ...]:
+        """What makes two providers' pools interchangeable (for the shared cache)."""
+        verify = id(self.verify) if isinstance(self.verify, ssl.SSLContext) else self.verify
+        return (self.max_connections, self.max_keepalive_connections, verify, self.cert)
+
+    def _ssl(self) -> ssl.SSLContext | str | bool:
+        if self.cert is None:
+            return self.verify
+        if isinstance(self.verify, ssl.SSLContext):
+            context = self.verify
+        elif self.verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif isinstance(self.verify, str):
+            context = ssl.create_default_context(cafile=self.verify)
+        else:
+            context = ssl.create_default_context()
+        cert = (self.cert,) if isinstance(self.cert, str) else self.cert
+        context.load_cert_chain(*cert)
+        return context
+
+    def limits(self, *, management: bool = False) -> httpx.Limits:
+        """The pool limits (the management pool is small: its calls are quick)."""
+        if management:
+            small = min(self.max_connections, MANAGEMENT_MAX_CONNECTIONS)
+            return httpx.Limits(max_connections=small, max_keepalive_connections=small)
+        return httpx.Limits(
+            max_connections=self.max_connections,
+            max_keepalive_connections=min(self.max_keepalive_connections, self.max_connections),
+        )
+
+    def transport(self, *, management: bool = False) -> httpx.HTTPTransport:
+        """A sync connection pool with these limits and TLS settings."""
+        return httpx.HTTPTransport(verify=self._ssl(), limits=self.limits(management=management))
+
+    def async_transport(self, *, management: bool = False) -> httpx.AsyncHTTPTransport:
+        """The async twin of :meth:`transport`."""
+        return httpx.AsyncHTTPTransport(
+            verify=self._ssl(), limits=self.limits(management=management)
+        )
+
+
+class LoopClients:
+    """One ``httpx.AsyncClient`` per live event loop, closed when its loop shuts down.
+
+    Thread-safe: each thread running its own loop gets its own client. A client is
+    closed from inside its loop's ``shutdown_asyncgens`` (what ``asyncio.run`` does
+    before closing a loop); :meth:`aclose` closes the current loop's client at once.
+    """
+
+    def __init__(self, factory: Callable[[], httpx.AsyncClient]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Entry] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._no_loop: httpx.AsyncClient | None = None
+
+    def get(self) -> httpx.AsyncClient:
+        """The client for the running loop (created on first use in that loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            if loop is None:  # built outside a loop (e.g. to hand to an SDK client)
+                if self._no_loop is None:
+                    self._no_loop = self._factory()
+                return self._no_loop
+            entry = self._clients.get(loop)
+            if entry is None or entry.client.is_closed:
+                client = self._no_loop or self._factory()
+                self._no_loop = None
+                entry = _Entry(client, loop)
+                self._clients[loop] = entry
+            return entry.client
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (and one made outside any loop)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._clients.pop(loop, None)
+            stray, self._no_loop = self._no_loop, None
+        if entry is not None:
+            await entry.close()
+        if stray is not None:
+            await stray.aclose()
+
+    def live(self) -> int:
+        """How many clients are open (one per live loop that used this provider)."""
+        with self._lock:
+            return sum(1 for e in self._clients.values() if not e.client.is_closed)
+
+
+class _Entry:
+    """A loop's client plus the async generator that closes it at loop shutdown."""
+
+    def __init__(self, client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self._closer = _close_at_shutdown(client)
+        # Starting the generator registers it with the loop; shutdown_asyncgens then
+        # runs its finally block inside the loop, where the client can still close.
+        self._task = loop.create_task(_start(self._closer))
+
+    async def close(self) -> None:
+        await self._closer.aclose()
+        await self.client.aclose()
+
+
+async def _close_at_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+async def _start(agen: AsyncGenerator[None, None]) -> None:
+    await agen.__anext__()
