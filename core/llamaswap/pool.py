@@ -11,6 +11,8 @@ live loop and closed while that loop shuts down (``asyncio.run`` and most runner
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import ssl
 import threading
 import weakref
@@ -66,22 +68,12 @@ class PoolSettings:
         verify = id(self.verify) if isinstance(self.verify, ssl.SSLContext) else self.verify
         return (self.max_connections, self.max_keepalive_connections, verify, self.cert)
 
-    def _ssl(self) -> ssl.SSLContext | str | bool:
-        if self.cert is None:
-            return self.verify
+    def _ssl(self) -> ssl.SSLContext:
         if isinstance(self.verify, ssl.SSLContext):
-            context = self.verify
-        elif self.verify is False:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        elif isinstance(self.verify, str):
-            context = ssl.create_default_context(cafile=self.verify)
-        else:
-            context = ssl.create_default_context()
-        cert = (self.cert,) if isinstance(self.cert, str) else self.cert
-        context.load_cert_chain(*cert)
-        return context
+            if self.cert is not None:
+                self.verify.load_cert_chain(*_cert_args(self.cert))
+            return self.verify
+        return _context(self.verify, self.cert)
 
     def limits(self, *, management: bool = False) -> httpx.Limits:
         """The pool limits (the management pool is small: its calls are quick)."""
@@ -102,6 +94,52 @@ class PoolSettings:
         return httpx.AsyncHTTPTransport(
             verify=self._ssl(), limits=self.limits(management=management)
         )
+
+
+def _context(verify: str | bool, cert: CertArg | None) -> ssl.SSLContext:
+    """One TLS context per setting, shared by every pool (building one costs ~1 MB).
+
+    httpx's own rules apply (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are honoured).
+    """
+    env = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return _cached_context(verify, cert, env)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_context(
+    verify: str | bool, cert: CertArg | None, env: tuple[str | None, str | None]
+) -> ssl.SSLContext:
+    context = httpx.create_ssl_context(verify=verify, trust_env=True)
+    if cert is not None:
+        context.load_cert_chain(*_cert_args(cert))
+    return context
+
+
+def _cert_args(cert: CertArg) -> tuple[str, ...]:
+    return (cert,) if isinstance(cert, str) else cert
+
+
+class OwnedClients:
+    """The sync clients a provider made, closed when the provider is garbage-collected.
+
+    Held apart from the provider so a ``weakref.finalize`` can close them without
+    keeping the provider alive (a dropped provider then leaves no open socket).
+    """
+
+    def __init__(self) -> None:
+        self._clients: list[httpx.Client] = []
+
+    def add(self, client: httpx.Client) -> httpx.Client:
+        """Track ``client`` (and forget the ones already closed)."""
+        self._clients = [c for c in self._clients if not c.is_closed]
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        """Close every tracked client."""
+        for client in self._clients:
+            client.close()
+        self._clients = []
 
 
 class LoopClients:
