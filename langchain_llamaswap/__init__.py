@@ -28,6 +28,7 @@ from langchain_llamaswap.tools import (
     image_content_block,
     image_message,
 )
+from llamaswap import __version__
 
 __all__ = [
     "APIConnectionError",
@@ -45,6 +46,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "UpstreamError",
+    "__version__",
     "artifact_images",
     "image_content_block",
     "image_message",

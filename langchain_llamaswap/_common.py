@@ -9,6 +9,7 @@ raise llama-swap's typed errors, which are also the SDK's and LangChain's error 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 
 from langchain_llamaswap.errors import llamaswap_error as llamaswap_error
 from llamaswap import (
+    ENV_DSN,
     PLACEHOLDER_API_KEY,
     LlamaSwapProvider,
     parse_dsn,
@@ -24,9 +26,6 @@ from llamaswap import (
 )
 from llamaswap import openai_compat as compat
 from llamaswap._wire import DEFAULT_TIMEOUT
-
-ENV_API_KEY = "LLAMASWAP_API_KEY"
-"""Environment variable read for ``api_key`` when none is passed (the DSN may hold it too)."""
 
 NO_READ_TIMEOUT = DEFAULT_TIMEOUT
 """Default request timeout: connecting is bounded, waiting is not, because a cold swap
@@ -62,19 +61,40 @@ def resolve_provider(
     base_url: str | None,
     api_key: SecretStr | str | None,
 ) -> LlamaSwapProvider:
-    """The shared provider for this address and key.
+    """The shared provider for this address and key (core applies the README's rule)."""
+    return shared_provider(secret_text(dsn), base_url=base_url, api_key=secret_text(api_key))
 
-    ``base_url`` (a plain, non-secret URL) wins over ``dsn`` when given, and must not hold a
-    key: a key in a plain field would end up in reprs and serialized configs.
+
+def explicit_address(data: Any) -> Any:
+    """Apply the README's address and key rule to a class's raw init arguments.
+
+    The ``dsn`` and ``api_key`` fields default to ``$LLAMASWAP_DSN`` and
+    ``$LLAMASWAP_API_KEY``; those defaults must not outrank what was passed. An explicit
+    ``base_url`` replaces ``$LLAMASWAP_DSN`` (both passed is an error), and a key inside the
+    address outranks ``$LLAMASWAP_API_KEY``.
     """
-    address = secret_text(dsn)
-    if base_url:
-        if parse_dsn(base_url).api_key:
-            raise ValueError(
-                "base_url must not contain a key; pass it as api_key=... or inside dsn=..."
-            )
-        address = base_url
-    return shared_provider(address, api_key=secret_text(api_key))
+    if not isinstance(data, dict):
+        return data
+    given = {name for name, value in data.items() if value is not None}
+    base_given = given & {"base_url", "openai_api_base"}
+    dsn_given = "dsn" in given
+    if base_given and dsn_given:
+        raise ValueError("pass either dsn or base_url, not both")
+    data = dict(data)
+    if base_given:
+        data["dsn"] = None
+    if not given & {"api_key", "openai_api_key"}:
+        address = data.get("dsn") if dsn_given else os.environ.get(ENV_DSN)
+        if address is not None and not base_given and _holds_key(secret_text(address)):
+            data["api_key"] = None
+    return data
+
+
+def _holds_key(address: str | None) -> bool:
+    try:
+        return bool(address and parse_dsn(address).api_key)
+    except ValueError:
+        return False  # the provider reports a malformed address with its own message
 
 
 def openai_client_kwargs(

@@ -21,17 +21,32 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai.chat_models.base import BaseChatOpenAI
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from langchain_llamaswap._common import (
-    ENV_API_KEY,
     as_secret,
+    explicit_address,
     llamaswap_error,
     openai_client_kwargs,
     resolve_provider,
 )
-from llamaswap import ENV_DSN, LOADING_EVENT, LOADING_FIELD, LlamaSwapProvider, LoadingProgress
+from llamaswap import (
+    ENV_API_KEY,
+    ENV_DSN,
+    LOADING_EVENT,
+    LOADING_FIELD,
+    LlamaSwapProvider,
+    LoadingProgress,
+)
 from llamaswap import openai_compat as compat
 
 PROVIDER_NAME = "llamaswap"
@@ -102,10 +117,10 @@ class ChatLlamaSwap(BaseChatOpenAI):
             ``llama-swap://[key@]host[:port]`` (or an ``http(s)://`` URL). Defaults to
             ``$LLAMASWAP_DSN``, then ``llama-swap://localhost:8080``. Treated as a secret.
         api_key:
-            The llama-swap key, overriding one in the DSN. Defaults to
-            ``$LLAMASWAP_API_KEY``.
+            The llama-swap key, overriding one in the DSN, which overrides
+            ``$LLAMASWAP_API_KEY`` (README: "Address and key").
         base_url:
-            A plain address without a key, used instead of ``dsn`` when given.
+            A plain address without a key, instead of ``dsn`` (not both).
         timeout:
             Request timeout. Default: 10 s to connect, no bound on waiting for the answer.
         max_retries:
@@ -281,10 +296,10 @@ class ChatLlamaSwap(BaseChatOpenAI):
     openai_api_key: SecretStr | str | None = Field(  # type: ignore[assignment]
         alias="api_key", default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
-    """The llama-swap key; overrides a key in the DSN."""
+    """The llama-swap key; outranks a key in the DSN, which outranks ``$LLAMASWAP_API_KEY``."""
 
     openai_api_base: str | None = Field(default=None, alias="base_url")
-    """A plain llama-swap address (no key) used instead of ``dsn`` when given."""
+    """A plain llama-swap address (no key), instead of ``dsn`` (not both)."""
 
     openai_proxy: str | None = None
     """Not supported; pass ``http_client=httpx.Client(proxy=...)`` instead."""
@@ -341,10 +356,19 @@ class ChatLlamaSwap(BaseChatOpenAI):
         """``["langchain_llamaswap", "chat_models"]``."""
         return ["langchain_llamaswap", "chat_models"]
 
+    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
+
     @property
     def provider(self) -> LlamaSwapProvider:
         """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN (list, load, unload...)."""
-        return resolve_provider(self.dsn, self.openai_api_base, self.openai_api_key)
+        if self._provider is None:
+            self._provider = resolve_provider(self.dsn, self.openai_api_base, self.openai_api_key)
+        return self._provider
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_rule(cls, data: Any) -> Any:
+        return explicit_address(data)
 
     @field_validator("dsn", "openai_api_key", mode="after")
     @classmethod

@@ -19,13 +19,14 @@ from pydantic import (
 from typing_extensions import Self
 
 from langchain_llamaswap._common import (
-    ENV_API_KEY,
     as_secret,
+    explicit_address,
     openai_client_kwargs,
     resolve_provider,
 )
 from langchain_llamaswap.errors import reraise
 from llamaswap import (
+    ENV_API_KEY,
     ENV_DSN,
     EmbedInput,
     LlamaSwapProvider,
@@ -57,7 +58,8 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
         dsn:
             ``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``.
         api_key:
-            The llama-swap key, overriding one in the DSN (default ``$LLAMASWAP_API_KEY``).
+            The llama-swap key, overriding one in the DSN, which overrides
+            ``$LLAMASWAP_API_KEY`` (README: "Address and key").
         chunk_size:
             How many texts go in one request (default 32).
         dimensions:
@@ -108,10 +110,10 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
     api_key: SecretStr | str | None = Field(
         default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
-    """The llama-swap key; overrides a key in the DSN."""
+    """The llama-swap key; outranks a key in the DSN, which outranks ``$LLAMASWAP_API_KEY``."""
 
     base_url: str | None = None
-    """A plain llama-swap address (no key) used instead of ``dsn`` when given."""
+    """A plain llama-swap address (no key), instead of ``dsn`` (not both)."""
 
     chunk_size: int = Field(default=32, ge=1)
     """Texts per request."""
@@ -148,10 +150,19 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
 
+    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
+
     @property
     def provider(self) -> LlamaSwapProvider:
         """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
-        return resolve_provider(self.dsn, self.base_url, self.api_key)
+        if self._provider is None:
+            self._provider = resolve_provider(self.dsn, self.base_url, self.api_key)
+        return self._provider
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_rule(cls, data: Any) -> Any:
+        return explicit_address(data)
 
     @field_validator("dsn", "api_key", mode="after")
     @classmethod

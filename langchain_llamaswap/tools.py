@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     create_model,
@@ -33,8 +34,13 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from langchain_llamaswap._common import ENV_API_KEY, as_secret, resolve_provider
+from langchain_llamaswap._common import (
+    as_secret,
+    explicit_address,
+    resolve_provider,
+)
 from llamaswap import (
+    ENV_API_KEY,
     ENV_DSN,
     GeneratedImage,
     ImageResult,
@@ -192,10 +198,10 @@ class LlamaSwapImageTool(BaseTool):
     api_key: SecretStr | str | None = Field(
         default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
-    """The llama-swap key; overrides a key in the DSN."""
+    """The llama-swap key; outranks a key in the DSN, which outranks ``$LLAMASWAP_API_KEY``."""
 
     base_url: str | None = None
-    """A plain llama-swap address (no key) used instead of ``dsn`` when given."""
+    """A plain llama-swap address (no key), instead of ``dsn`` (not both)."""
 
     output_dir: Path | str | None = None
     """Save every image here (created if missing) and report the paths."""
@@ -239,21 +245,33 @@ class LlamaSwapImageTool(BaseTool):
                 self.args_schema = _schema_with_sizes(allowed)
         return self
 
+    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
+
     @property
     def provider(self) -> LlamaSwapProvider:
         """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
-        return resolve_provider(self.dsn, self.base_url, self.api_key)
+        if self._provider is None:
+            self._provider = resolve_provider(self.dsn, self.base_url, self.api_key)
+        return self._provider
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_rule(cls, data: Any) -> Any:
+        return explicit_address(data)
 
     def _request(
         self, size: str | None, negative_prompt: str | None, seed: int | None
     ) -> dict[str, Any]:
-        return {
+        request: dict[str, Any] = {
             "size": size or self.default_size,
             "negative_prompt": negative_prompt,
             "seed": seed,
             "extra": dict(self.extra) or None,
-            "timeout": self.timeout,
         }
+        # None keeps the provider's timeout: connecting stays bounded, rendering is not.
+        if self.timeout is not None:
+            request["timeout"] = self.timeout
+        return request
 
     def _run(
         self,

@@ -19,6 +19,7 @@ from llama_index_llamaswap.embeddings import LlamaSwapEmbedding
 from llama_index_llamaswap.llms import FALLBACK_CONTEXT_WINDOW, LlamaSwap
 from llama_index_llamaswap.loading import LlamaSwapLoadingEvent
 from llama_index_llamaswap.tools import LlamaSwapImageToolSpec, to_image_block, to_image_blocks
+from llamaswap import __version__
 from llamaswap.openai_compat import (
     APIConnectionError,
     APITimeoutError,
@@ -46,6 +47,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "UpstreamError",
+    "__version__",
     "to_image_block",
     "to_image_blocks",
 ]

@@ -17,11 +17,13 @@ from llamaswap._wire import DEFAULT_TIMEOUT
 NO_READ_TIMEOUT = DEFAULT_TIMEOUT
 
 
-def resolve_provider(dsn: str | None, api_key: str | None) -> LlamaSwapProvider:
-    """The shared provider for ``dsn`` (``$LLAMASWAP_DSN`` when None) and ``api_key``."""
+def resolve_provider(
+    dsn: str | None, api_key: str | None, base_url: str | None = None
+) -> LlamaSwapProvider:
+    """The shared provider for this address and key (core applies the README's rule)."""
     if dsn is not None and not isinstance(dsn, str):
         raise TypeError(f"dsn must be a string such as 'llama-swap://127.0.0.1:8080', got {dsn!r}")
-    return shared_provider(dsn, api_key=api_key)
+    return shared_provider(dsn, base_url=base_url, api_key=api_key)
 
 
 def stored_dsn(dsn: str | None, provider: LlamaSwapProvider) -> str | None:

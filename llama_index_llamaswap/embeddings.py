@@ -45,6 +45,7 @@ class LlamaSwapEmbedding(BaseEmbedding):
         model: the llama-swap model id of an embedding model (``model_name`` also works).
         dsn: ``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``.
         api_key: the key of a llama-swap with ``apiKeys``; overrides a key in the DSN.
+        base_url: a plain address without a key, instead of ``dsn`` (README: Address and key).
         embed_batch_size: texts per request (LlamaIndex splits larger lists).
         dimensions: ask for this many dimensions (only models that support it).
         query_instruction: prefix for queries (e.g. ``"query: "`` for e5 models).
@@ -97,6 +98,7 @@ class LlamaSwapEmbedding(BaseEmbedding):
         *,
         model_name: str | None = None,
         api_key: str | None = None,
+        base_url: str | None = None,
         embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
         **kwargs: Any,
     ) -> None:
@@ -105,8 +107,8 @@ class LlamaSwapEmbedding(BaseEmbedding):
         name = model if model is not None else model_name
         if not isinstance(name, str) or not name:
             raise ValueError("model must be a llama-swap embedding model id such as 'embed'")
-        provider = resolve_provider(dsn, api_key)
-        kwargs["dsn"] = stored_dsn(dsn, provider)
+        provider = resolve_provider(dsn, api_key, base_url)
+        kwargs["dsn"] = stored_dsn(dsn or base_url, provider)
         super().__init__(model_name=name, embed_batch_size=embed_batch_size, **kwargs)
         self._provider = provider
 

@@ -51,6 +51,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         dsn: ``llama-swap://[key@]host[:port]`` or an ``http(s)://`` URL; defaults to
             ``$LLAMASWAP_DSN``, then ``llama-swap://localhost:8080``.
         api_key: the key of a llama-swap with ``apiKeys``; overrides a key in the DSN.
+        base_url: a plain address without a key, instead of ``dsn`` (README: Address and key).
             Without any key a placeholder is sent, which llama-swap ignores.
         max_tokens: sent as ``max_tokens`` (not ``max_completion_tokens``).
         context_window: leave unset to read it from llama-swap's ``/v1/models`` record
@@ -128,19 +129,22 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         dsn: str | None = None,
         *,
         api_key: str | None = None,
+        base_url: str | None = None,
         timeout: float | None = None,
         max_retries: int = 0,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("api_base") is not None:
-            raise TypeError("LlamaSwap takes dsn= (e.g. 'llama-swap://host:8080'), not api_base=")
+            raise TypeError(
+                "LlamaSwap takes dsn= (e.g. 'llama-swap://host:8080') or base_url=, not api_base="
+            )
         kwargs.pop("api_base", None)
         if not isinstance(model, str) or not model:
             raise ValueError("model must be a llama-swap model id such as 'qwen'")
-        provider = resolve_provider(dsn, api_key)
+        provider = resolve_provider(dsn, api_key, base_url)
         super().__init__(
             model=model,
-            dsn=stored_dsn(dsn, provider),
+            dsn=stored_dsn(dsn or base_url, provider),
             api_base=provider.openai_base_url,
             api_key=provider.api_key or PLACEHOLDER_API_KEY,
             timeout=timeout,

@@ -76,6 +76,7 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         model: the llama-swap image model id (for example an sd.cpp server).
         dsn: ``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``.
         api_key: the key of a llama-swap with ``apiKeys``; overrides a key in the DSN.
+        base_url: a plain address without a key, instead of ``dsn`` (README: Address and key).
         size: default ``WIDTHxHEIGHT`` when the tool call gives none.
         max_images: the most images one tool call may ask for.
         extra: more request fields for the image server (e.g. ``{"steps": 20}``).
@@ -95,6 +96,7 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         dsn: str | None = None,
         *,
         api_key: str | None = None,
+        base_url: str | None = None,
         size: str | None = None,
         max_images: int = DEFAULT_MAX_IMAGES,
         extra: Mapping[str, Any] | None = None,
@@ -109,7 +111,7 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         self.max_images = max_images
         self.extra = dict(extra or {})
         self.timeout = timeout
-        self._provider = resolve_provider(dsn, api_key)
+        self._provider = resolve_provider(dsn, api_key, base_url)
 
     @property
     def provider(self) -> LlamaSwapProvider:

@@ -15,7 +15,7 @@ LangChain classes live in ``langchain_llamaswap``, LlamaIndex ones in
 
 from llamaswap._version import __version__
 from llamaswap._wire import PLACEHOLDER_API_KEY
-from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_DSN, parse_dsn
+from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_API_KEY, ENV_DSN, parse_dsn
 from llamaswap.errors import (
     APIError,
     AuthenticationError,
@@ -57,6 +57,7 @@ from llamaswap.states import ModelState
 __all__ = [
     "DEFAULT_DSN",
     "DSN",
+    "ENV_API_KEY",
     "ENV_DSN",
     "LOADING_EVENT",
     "LOADING_FIELD",

@@ -345,6 +345,11 @@ def transport_error(
             f"and none came free within the timeout you set ({detail}); llama-swap was not "
             "asked: raise the provider's max_connections= or wait for other requests to end"
         )
+    if isinstance(exc, httpx.DecodingError):
+        return ResponseDecodeError(
+            f"{where}: llama-swap's answer could not be decoded ({detail}); its "
+            "Content-Encoding does not match the body (a proxy in between may have altered it)"
+        )
     if isinstance(exc, httpx.TimeoutException):
         return LlamaSwapTimeoutError(
             f"{where} did not finish within the timeout you set ({detail}); "

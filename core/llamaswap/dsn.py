@@ -26,6 +26,8 @@ from llamaswap.errors import DSNError
 
 DEFAULT_DSN = "llama-swap://localhost:8080"
 ENV_DSN = "LLAMASWAP_DSN"
+ENV_API_KEY = "LLAMASWAP_API_KEY"
+"""Read for the key when neither ``api_key=`` nor the address holds one."""
 
 _EXAMPLE = "llama-swap://sk-key@127.0.0.1:8080"
 # scheme -> (http scheme used on the wire, default port)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +28,7 @@ from llamaswap._wire import (
     closed_client,
     transport_error,
 )
-from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_DSN, parse_dsn
+from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_API_KEY, ENV_DSN, parse_dsn
 from llamaswap.errors import (
     DSNError,
     LlamaSwapError,
@@ -42,7 +41,6 @@ from llamaswap.pool import (
     MANAGEMENT_PATHS,
     CertArg,
     LoopClients,
-    OwnedClients,
     PoolSettings,
     VerifyArg,
 )
@@ -73,8 +71,10 @@ class LlamaSwapProvider(TokenizerMixin):
         dsn: ``llama-swap://[key@]host[:port]``, ``llama-swap+https://...`` or an
             ``http(s)://`` URL. Defaults to ``$LLAMASWAP_DSN``, then
             ``llama-swap://localhost:8080``.
-        base_url: alternative to ``dsn`` (same grammar); give one or the other.
-        api_key: the key for a llama-swap with ``apiKeys``; overrides a key in the DSN.
+        base_url: alternative to ``dsn`` without a key (it is not a secret); give one
+            or the other.
+        api_key: the key for a llama-swap with ``apiKeys``; overrides a key in the DSN,
+            which overrides ``$LLAMASWAP_API_KEY``.
         http_client: an ``httpx.Client`` to use (not closed by :meth:`close`).
         async_http_client: an ``httpx.AsyncClient`` to use (not closed by :meth:`aclose`).
         timeout: the default timeout for clients this provider creates. The default
@@ -124,9 +124,14 @@ class LlamaSwapProvider(TokenizerMixin):
         if source is None:
             source = os.environ.get(ENV_DSN) or DEFAULT_DSN
         parsed = source if isinstance(source, DSN) else parse_dsn(source)
+        if base_url is not None and parsed.api_key:
+            raise DSNError(
+                "base_url must not contain a key (it is shown in reprs and configs); "
+                "pass it as api_key=... or inside dsn=..."
+            )
         if api_key is not None and not isinstance(api_key, str):
             raise TypeError("api_key must be a string")
-        key = api_key if api_key else parsed.api_key
+        key = api_key or parsed.api_key or os.environ.get(ENV_API_KEY)
         self._dsn = DSN(
             base_url=parsed.base_url,
             scheme=parsed.scheme,
@@ -147,18 +152,13 @@ class LlamaSwapProvider(TokenizerMixin):
         self._async_client = async_http_client
         self._owns_client = http_client is None
         self._owns_async_client = async_http_client is None
-        # The factories hold the settings, not the provider, so a dropped provider is
-        # freed at once (no reference cycle waiting for the garbage collector).
-        self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
-        settings = (self._pool, timeout, self._retry)
-        self._async_pools = LoopClients(lambda: _async_client(*settings, management=False))
+        self._async_pools = LoopClients(lambda: self._new_async_client(management=False))
         self._management: httpx.Client | None = None
         self._made_client: httpx.Client | None = None
-        self._owned = OwnedClients()
-        weakref.finalize(self, self._owned.close)  # a dropped provider leaves no socket
-        self._async_management = LoopClients(lambda: _async_client(*settings, management=True))
+        self._async_management = LoopClients(lambda: self._new_async_client(management=True))
         self._following_client: httpx.Client | None = None
         self._following_async_client: httpx.AsyncClient | None = None
+        self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
 
     # -- identity ---------------------------------------------------------------
 
@@ -219,14 +219,22 @@ class LlamaSwapProvider(TokenizerMixin):
         return self._pool
 
     def _new_client(self, *, management: bool) -> httpx.Client:
-        client = httpx.Client(
+        return httpx.Client(
             timeout=self._timeout,
             follow_redirects=False,
             transport=GuardedTransport(
                 RetryTransport(self._pool.transport(management=management), self._retry)
             ),
         )
-        return self._owned.add(client)
+
+    def _new_async_client(self, *, management: bool) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            transport=AsyncGuardedTransport(
+                AsyncRetryTransport(self._pool.async_transport(management=management), self._retry)
+            ),
+        )
 
     def _management_client(self) -> httpx.Client:
         """The small pool for llama-swap's quick endpoints (see ``max_connections``)."""
@@ -576,7 +584,7 @@ class LlamaSwapProvider(TokenizerMixin):
                 last = decoder.flush()
                 if last is not None:
                     yield decode_event(last)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, "GET", url) from None
 
     async def aevents(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> AsyncIterator[Event]:
@@ -597,7 +605,7 @@ class LlamaSwapProvider(TokenizerMixin):
                 last = decoder.flush()
                 if last is not None:
                     yield decode_event(last)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, "GET", url) from None
 
     # -- logs ------------------------------------------------------------------------------
@@ -640,7 +648,7 @@ class LlamaSwapProvider(TokenizerMixin):
                         break
         except httpx.ReadTimeout:
             pass  # quiet for `quiet` seconds: the history has been sent
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, "GET", url) from None
         return "".join(parts)
 
@@ -672,7 +680,7 @@ class LlamaSwapProvider(TokenizerMixin):
                         break
         except httpx.ReadTimeout:
             pass  # quiet for `quiet` seconds: the history has been sent
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, "GET", url) from None
         return "".join(parts)
 
@@ -700,7 +708,7 @@ class LlamaSwapProvider(TokenizerMixin):
                     response.read()
                     self._run(ops.log_stream_failed(self._target, response, source))
                 yield from response.iter_lines()
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, "GET", url) from None
 
     async def astream_logs(
@@ -722,7 +730,7 @@ class LlamaSwapProvider(TokenizerMixin):
                     await self._arun(ops.log_stream_failed(self._target, response, source))
                 async for line in response.aiter_lines():
                     yield line
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, "GET", url) from None
 
     # -- drivers ---------------------------------------------------------------------------
@@ -767,7 +775,7 @@ class LlamaSwapProvider(TokenizerMixin):
                 headers=self._headers if call.auth else self._plain_headers,
                 timeout=call.timeout,
             )
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, call.method, call.url) from None
         except RuntimeError as exc:  # httpx refuses to send on a closed client
             if not closed_client(exc):
@@ -791,7 +799,7 @@ class LlamaSwapProvider(TokenizerMixin):
                 headers=self._headers if call.auth else self._plain_headers,
                 timeout=call.timeout,
             )
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._transport_error(exc, call.method, call.url) from None
         except RuntimeError as exc:  # httpx refuses to send on a closed client
             if not closed_client(exc):
@@ -838,18 +846,6 @@ def _check_quiet(quiet: float) -> None:
 def _quiet_timeout(quiet: float) -> httpx.Timeout:
     """Connect as usual; a read that waits ``quiet`` seconds means the history is done."""
     return httpx.Timeout(quiet, connect=DEFAULT_TIMEOUT.connect)
-
-
-def _async_client(
-    pool: PoolSettings, timeout: TimeoutArg, retry: RetryPolicy, *, management: bool
-) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=timeout,
-        follow_redirects=False,
-        transport=AsyncGuardedTransport(
-            AsyncRetryTransport(pool.async_transport(management=management), retry)
-        ),
-    )
 
 
 def _quick(call: Call, base_url: str) -> bool:
