@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,7 @@ from llamaswap.pool import (
     MANAGEMENT_PATHS,
     CertArg,
     LoopClients,
+    OwnedClients,
     PoolSettings,
     VerifyArg,
 )
@@ -152,13 +154,18 @@ class LlamaSwapProvider(TokenizerMixin):
         self._async_client = async_http_client
         self._owns_client = http_client is None
         self._owns_async_client = async_http_client is None
-        self._async_pools = LoopClients(lambda: self._new_async_client(management=False))
+        # The factories hold the settings, not the provider, so a dropped provider is
+        # freed at once (no reference cycle waiting for the garbage collector).
+        self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
+        settings = (self._pool, timeout, self._retry)
+        self._async_pools = LoopClients(lambda: _async_client(*settings, management=False))
         self._management: httpx.Client | None = None
         self._made_client: httpx.Client | None = None
-        self._async_management = LoopClients(lambda: self._new_async_client(management=True))
+        self._owned = OwnedClients()
+        weakref.finalize(self, self._owned.close)  # a dropped provider leaves no socket
+        self._async_management = LoopClients(lambda: _async_client(*settings, management=True))
         self._following_client: httpx.Client | None = None
         self._following_async_client: httpx.AsyncClient | None = None
-        self._retry = RetryPolicy.of(max_retries) or RetryPolicy(max_retries=0)
 
     # -- identity ---------------------------------------------------------------
 
@@ -219,22 +226,14 @@ class LlamaSwapProvider(TokenizerMixin):
         return self._pool
 
     def _new_client(self, *, management: bool) -> httpx.Client:
-        return httpx.Client(
+        client = httpx.Client(
             timeout=self._timeout,
             follow_redirects=False,
             transport=GuardedTransport(
                 RetryTransport(self._pool.transport(management=management), self._retry)
             ),
         )
-
-    def _new_async_client(self, *, management: bool) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=self._timeout,
-            follow_redirects=False,
-            transport=AsyncGuardedTransport(
-                AsyncRetryTransport(self._pool.async_transport(management=management), self._retry)
-            ),
-        )
+        return self._owned.add(client)
 
     def _management_client(self) -> httpx.Client:
         """The small pool for llama-swap's quick endpoints (see ``max_connections``)."""
@@ -846,6 +845,18 @@ def _check_quiet(quiet: float) -> None:
 def _quiet_timeout(quiet: float) -> httpx.Timeout:
     """Connect as usual; a read that waits ``quiet`` seconds means the history is done."""
     return httpx.Timeout(quiet, connect=DEFAULT_TIMEOUT.connect)
+
+
+def _async_client(
+    pool: PoolSettings, timeout: TimeoutArg, retry: RetryPolicy, *, management: bool
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=False,
+        transport=AsyncGuardedTransport(
+            AsyncRetryTransport(pool.async_transport(management=management), retry)
+        ),
+    )
 
 
 def _quick(call: Call, base_url: str) -> bool:
