@@ -234,7 +234,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         }
         if is_async:
             own: httpx.Client | httpx.AsyncClient | None = self._async_http_client
-            if self.max_retries:
+            if self.max_retries or own is not None:  # own: keep the cut-off-stream guard
                 kwargs["http_client"] = async_http_client(
                     self._provider, self._async_http_client, self.max_retries
                 )
@@ -242,7 +242,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
                 kwargs["http_client"] = self._provider.async_http_client
         else:
             own = self._http_client
-            if self.max_retries:
+            if self.max_retries or own is not None:  # own: keep the cut-off-stream guard
                 kwargs["http_client"] = sync_http_client(
                     self._provider, self._http_client, self.max_retries
                 )

@@ -285,20 +285,24 @@ class LlamaSwapProvider(TokenizerMixin):
     ) -> httpx.Client:
         """The httpx client an OpenAI SDK client built once should send through.
 
-        Without retries: ``own`` (a caller's client) or one light client, kept for the
-        provider's life, that follows the pool, so closing the provider never breaks an SDK
+        With ``own`` (a caller's client, for a proxy or a custom CA): a light client that
+        sends through it behind the cut-off-stream guard and the retry layer. Otherwise,
+        without retries: one light client, kept for the provider's life, that follows the
+        pool, so closing the provider never breaks an SDK
         client built on it (the next request opens a new pool). With retries: a light
         client riding that pool behind the safe retry layer (a 429 or a refused connection
         only, never a 5xx or a timeout that may have started a swap).
         """
+        if own is not None:
+            # The caller's client does the I/O (its CA, proxy, certificate); a rider in
+            # front keeps the cut-off-stream guard, which that client does not have.
+            return riding_client(
+                lambda: own, max_retries=max_retries, timeout=DEFAULT_TIMEOUT, guarded=True
+            )
         if not max_retries:
-            if own is not None:
-                return own
             if self._following_client is None:
                 self._following_client = self.pooled_client(timeout=DEFAULT_TIMEOUT)
             return self._following_client
-        if own is not None:
-            return riding_client(lambda: own, max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
         return self.pooled_client(max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
 
     def sdk_async_http_client(
@@ -310,16 +314,14 @@ class LlamaSwapProvider(TokenizerMixin):
         life, that follows the pool to each event loop, so an SDK client built once keeps
         working under a second ``asyncio.run`` or a new test loop.
         """
+        if own is not None:
+            return riding_async_client(
+                lambda: own, max_retries=max_retries, timeout=DEFAULT_TIMEOUT, guarded=True
+            )
         if not max_retries:
-            if own is not None:
-                return own
             if self._following_async_client is None:
                 self._following_async_client = self.pooled_async_client(timeout=DEFAULT_TIMEOUT)
             return self._following_async_client
-        if own is not None:
-            return riding_async_client(
-                lambda: own, max_retries=max_retries, timeout=DEFAULT_TIMEOUT
-            )
         return self.pooled_async_client(max_retries=max_retries, timeout=DEFAULT_TIMEOUT)
 
     def openai_client(

@@ -29,6 +29,7 @@ import anyio
 import httpx
 
 from llamaswap._wire import DEFAULT_TIMEOUT
+from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport
 
 logger = logging.getLogger("llamaswap")
 
@@ -231,19 +232,28 @@ def riding_client(
     *,
     max_retries: int | RetryPolicy | None = None,
     timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+    guarded: bool = False,
 ) -> httpx.Client:
     """An ``httpx.Client`` that sends through ``source()``'s pool.
 
     ``max_retries=None`` leaves retries to the pool's own policy; an int or a
     :class:`RetryPolicy` replaces it for requests sent through this client (0: none).
+    ``guarded=True`` adds the cut-off-stream guard, for a pool that has none (a client
+    the caller passed in); the rider also sends that client's default headers.
     Closing the returned client leaves the pool open.
     """
     policy = RetryPolicy.of(max_retries)
     transport: httpx.BaseTransport = _RideTransport(source, owns_retries=policy is not None)
     if policy is not None:
         transport = RetryTransport(transport, policy)
+    if guarded:
+        transport = GuardedTransport(transport)
     return httpx.Client(
-        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+        transport=transport,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        headers=source().headers if guarded else None,
     )
 
 
@@ -252,6 +262,7 @@ def riding_async_client(
     *,
     max_retries: int | RetryPolicy | None = None,
     timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+    guarded: bool = False,
 ) -> httpx.AsyncClient:
     """The async twin of :func:`riding_client`."""
     policy = RetryPolicy.of(max_retries)
@@ -260,6 +271,12 @@ def riding_async_client(
     )
     if policy is not None:
         transport = AsyncRetryTransport(transport, policy)
+    if guarded:
+        transport = AsyncGuardedTransport(transport)
     return httpx.AsyncClient(
-        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+        transport=transport,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        headers=source().headers if guarded else None,
     )
