@@ -14,12 +14,14 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import (
     BaseModel,
@@ -66,7 +68,7 @@ _DictOrPydanticClass = dict[str, Any] | type[BaseModel]
 _DictOrPydantic = dict[str, Any] | BaseModel
 
 
-class ChatLlamaSwap(BaseChatOpenAI):
+class ChatLlamaSwap(ChatOpenAI):
     r"""Chat with any model llama-swap serves (llama.cpp and other OpenAI-style servers).
 
     llama-swap starts the model a request names and stops the others, so one endpoint
@@ -290,6 +292,10 @@ class ChatLlamaSwap(BaseChatOpenAI):
     model_name: str = Field(alias="model")
     """The llama-swap model id or alias."""
 
+    max_tokens: int | None = Field(default=None)
+    """Maximum number of tokens to generate, sent as ``max_tokens`` (not aliased, unlike
+    ``ChatOpenAI``'s ``max_completion_tokens``, which older llama.cpp builds ignore)."""
+
     dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
     """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
 
@@ -345,6 +351,21 @@ class ChatLlamaSwap(BaseChatOpenAI):
     def lc_secrets(self) -> dict[str, str]:
         """Constructor arguments that are secrets, and their environment variables."""
         return {"dsn": ENV_DSN, "openai_api_key": ENV_API_KEY}
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """Serialize with this class's secret ids.
+
+        LangChain merges ``lc_secrets`` up the class tree with the parent's entry last, so
+        ``ChatOpenAI``'s ``OPENAI_API_KEY`` would name the key; it is ``LLAMASWAP_API_KEY``.
+        """
+        serialized = super().to_json()
+        kwargs = serialized.get("kwargs")
+        if isinstance(kwargs, dict):
+            for field, env in self.lc_secrets.items():
+                value = kwargs.get(field)
+                if isinstance(value, dict) and value.get("type") == "secret":
+                    value["id"] = [env]
+        return serialized
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -415,9 +436,16 @@ class ChatLlamaSwap(BaseChatOpenAI):
         return False
 
     @property
+    def lc_attributes(self) -> dict[str, Any]:
+        """No extra serialized attributes (``ChatOpenAI`` would add ``openai_api_base``)."""
+        return {}
+
+    @property
     def _default_params(self) -> dict[str, Any]:
         """The OpenAI parameters, plus the llama.cpp sampling fields that are set."""
         params: dict[str, Any] = super()._default_params
+        if "max_completion_tokens" in params:  # ChatOpenAI renames it; keep llama.cpp's name
+            params["max_tokens"] = params.pop("max_completion_tokens")
         for name in LLAMACPP_FIELDS:
             value = getattr(self, name)
             if value is not None:
@@ -438,7 +466,12 @@ class ChatLlamaSwap(BaseChatOpenAI):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        # BaseChatOpenAI's, not ChatOpenAI's: that one renames max_tokens and turns the
+        # system role into "developer" for model names like "o1-...", which llama.cpp's
+        # chat templates do not know.
+        payload: dict[str, Any] = BaseChatOpenAI._get_request_payload(
+            self, input_, stop=stop, **kwargs
+        )
         return compat.with_extra_body(llamacpp_payload(payload))
 
     # -- token counting --------------------------------------------------------------------
