@@ -60,9 +60,25 @@ def resolve_provider(
     dsn: SecretStr | str | None,
     base_url: str | None,
     api_key: SecretStr | str | None,
+    **connection: Any,
 ) -> LlamaSwapProvider:
-    """The shared provider for this address and key (core applies the README's rule)."""
-    return shared_provider(secret_text(dsn), base_url=base_url, api_key=secret_text(api_key))
+    """The shared provider for this address and key (core applies the README's rule).
+
+    ``connection`` holds the pool and TLS settings (see :func:`connection_options`).
+    """
+    return shared_provider(
+        secret_text(dsn), base_url=base_url, api_key=secret_text(api_key), **connection
+    )
+
+
+def connection_options(model: Any) -> dict[str, Any]:
+    """A class's pool and TLS fields, as the provider takes them."""
+    return {
+        "verify": model.verify,
+        "cert": model.cert,
+        "max_connections": model.max_connections,
+        "max_keepalive_connections": model.max_keepalive_connections,
+    }
 
 
 def explicit_address(data: Any) -> Any:

@@ -36,6 +36,7 @@ from typing_extensions import Self
 
 from langchain_llamaswap._common import (
     as_secret,
+    connection_options,
     explicit_address,
     llamaswap_error,
     openai_client_kwargs,
@@ -50,6 +51,7 @@ from llamaswap import (
     LoadingProgress,
 )
 from llamaswap import openai_compat as compat
+from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
 
 PROVIDER_NAME = "llamaswap"
 _RUN_PREFIX = "lc_run--"
@@ -299,6 +301,19 @@ class ChatLlamaSwap(ChatOpenAI):
     dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
     """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
 
+    verify: Any = Field(default=True, exclude=True)
+    """TLS verification: ``True``, ``False``, a CA bundle path (a self-signed llama-swap)
+    or an ``ssl.SSLContext``, as httpx takes it."""
+
+    cert: Any = Field(default=None, exclude=True)
+    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
+
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
+    """The size of the shared pool (default 1,000, as the OpenAI SDK)."""
+
+    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
+    """Idle connections the pool keeps open (default 100)."""
+
     openai_api_key: SecretStr | str | None = Field(  # type: ignore[assignment]
         alias="api_key", default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
@@ -383,7 +398,9 @@ class ChatLlamaSwap(ChatOpenAI):
     def provider(self) -> LlamaSwapProvider:
         """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN (list, load, unload...)."""
         if self._provider is None:
-            self._provider = resolve_provider(self.dsn, self.openai_api_base, self.openai_api_key)
+            self._provider = resolve_provider(
+                self.dsn, self.openai_api_base, self.openai_api_key, **connection_options(self)
+            )
         return self._provider
 
     @model_validator(mode="before")

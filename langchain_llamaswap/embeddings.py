@@ -20,6 +20,7 @@ from typing_extensions import Self
 
 from langchain_llamaswap._common import (
     as_secret,
+    connection_options,
     explicit_address,
     openai_client_kwargs,
     resolve_provider,
@@ -34,6 +35,7 @@ from llamaswap import (
     embed_in_context,
 )
 from llamaswap import openai_compat as compat
+from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
 
 
 class LlamaSwapEmbeddings(BaseModel, Embeddings):
@@ -107,6 +109,19 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
     dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
     """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
 
+    verify: Any = Field(default=True, exclude=True)
+    """TLS verification: ``True``, ``False``, a CA bundle path (a self-signed llama-swap)
+    or an ``ssl.SSLContext``, as httpx takes it."""
+
+    cert: Any = Field(default=None, exclude=True)
+    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
+
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
+    """The size of the shared pool (default 1,000, as the OpenAI SDK)."""
+
+    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
+    """Idle connections the pool keeps open (default 100)."""
+
     api_key: SecretStr | str | None = Field(
         default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
@@ -156,7 +171,9 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
     def provider(self) -> LlamaSwapProvider:
         """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
         if self._provider is None:
-            self._provider = resolve_provider(self.dsn, self.base_url, self.api_key)
+            self._provider = resolve_provider(
+                self.dsn, self.base_url, self.api_key, **connection_options(self)
+            )
         return self._provider
 
     @model_validator(mode="before")

@@ -36,6 +36,7 @@ from typing_extensions import Self
 
 from langchain_llamaswap._common import (
     as_secret,
+    connection_options,
     explicit_address,
     resolve_provider,
 )
@@ -49,6 +50,7 @@ from llamaswap import (
 )
 from llamaswap.errors import APIError
 from llamaswap.images import image_from_bytes, normalize_size
+from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
 
 MAX_IMAGES_PER_CALL = 4
 
@@ -195,6 +197,19 @@ class LlamaSwapImageTool(BaseTool):
     dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
     """``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``."""
 
+    verify: Any = Field(default=True, exclude=True)
+    """TLS verification: ``True``, ``False``, a CA bundle path (a self-signed llama-swap)
+    or an ``ssl.SSLContext``, as httpx takes it."""
+
+    cert: Any = Field(default=None, exclude=True)
+    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
+
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
+    """The size of the shared pool (default 1,000, as the OpenAI SDK)."""
+
+    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
+    """Idle connections the pool keeps open (default 100)."""
+
     api_key: SecretStr | str | None = Field(
         default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
@@ -231,7 +246,7 @@ class LlamaSwapImageTool(BaseTool):
     @model_validator(mode="after")
     def _check_and_schema(self) -> Self:
         # A malformed DSN fails here, as for the other classes, not at the first render.
-        resolve_provider(self.dsn, self.base_url, self.api_key)
+        resolve_provider(self.dsn, self.base_url, self.api_key, **connection_options(self))
         if isinstance(self.output_dir, str):
             self.output_dir = Path(self.output_dir)
         if self.default_size is not None:
@@ -251,7 +266,9 @@ class LlamaSwapImageTool(BaseTool):
     def provider(self) -> LlamaSwapProvider:
         """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
         if self._provider is None:
-            self._provider = resolve_provider(self.dsn, self.base_url, self.api_key)
+            self._provider = resolve_provider(
+                self.dsn, self.base_url, self.api_key, **connection_options(self)
+            )
         return self._provider
 
     @model_validator(mode="before")

@@ -7,6 +7,8 @@ pool and one ``.provider`` for listing, loading and unloading models.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from llamaswap import LlamaSwapProvider, shared_provider
@@ -18,12 +20,16 @@ NO_READ_TIMEOUT = DEFAULT_TIMEOUT
 
 
 def resolve_provider(
-    dsn: str | None, api_key: str | None, base_url: str | None = None
+    dsn: str | None, api_key: str | None, base_url: str | None = None, **connection: Any
 ) -> LlamaSwapProvider:
-    """The shared provider for this address and key (core applies the README's rule)."""
+    """The shared provider for this address and key (core applies the README's rule).
+
+    ``connection`` holds the pool and TLS settings every class takes (``verify=``,
+    ``cert=``, ``max_connections=``, ``max_keepalive_connections=``).
+    """
     if dsn is not None and not isinstance(dsn, str):
         raise TypeError(f"dsn must be a string such as 'llama-swap://127.0.0.1:8080', got {dsn!r}")
-    return shared_provider(dsn, base_url=base_url, api_key=api_key)
+    return shared_provider(dsn, base_url=base_url, api_key=api_key, **connection)
 
 
 def stored_dsn(dsn: str | None, provider: LlamaSwapProvider) -> str | None:

@@ -36,6 +36,12 @@ from llamaswap import (
     embed_in_context,
 )
 from llamaswap import openai_compat as compat
+from llamaswap.pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+    CertArg,
+    VerifyArg,
+)
 
 
 class LlamaSwapEmbedding(BaseEmbedding):
@@ -100,6 +106,10 @@ class LlamaSwapEmbedding(BaseEmbedding):
         api_key: str | None = None,
         base_url: str | None = None,
         embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
+        verify: VerifyArg = True,
+        cert: CertArg | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
         **kwargs: Any,
     ) -> None:
         if model is not None and model_name is not None and model != model_name:
@@ -107,7 +117,15 @@ class LlamaSwapEmbedding(BaseEmbedding):
         name = model if model is not None else model_name
         if not isinstance(name, str) or not name:
             raise ValueError("model must be a llama-swap embedding model id such as 'embed'")
-        provider = resolve_provider(dsn, api_key, base_url)
+        provider = resolve_provider(
+            dsn,
+            api_key,
+            base_url,
+            verify=verify,
+            cert=cert,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+        )
         kwargs["dsn"] = stored_dsn(dsn or base_url, provider)
         super().__init__(model_name=name, embed_batch_size=embed_batch_size, **kwargs)
         self._provider = provider

@@ -32,6 +32,12 @@ from llama_index_llamaswap._common import (
 from llama_index_llamaswap.loading import awith_loading, with_loading
 from llamaswap import PLACEHOLDER_API_KEY, LlamaSwapError, LlamaSwapProvider, NotFoundError
 from llamaswap import openai_compat as compat
+from llamaswap.pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+    CertArg,
+    VerifyArg,
+)
 
 logger = logging.getLogger("llama_index_llamaswap")
 
@@ -132,6 +138,10 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         base_url: str | None = None,
         timeout: float | None = None,
         max_retries: int = 0,
+        verify: VerifyArg = True,
+        cert: CertArg | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("api_base") is not None:
@@ -141,7 +151,15 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         kwargs.pop("api_base", None)
         if not isinstance(model, str) or not model:
             raise ValueError("model must be a llama-swap model id such as 'qwen'")
-        provider = resolve_provider(dsn, api_key, base_url)
+        provider = resolve_provider(
+            dsn,
+            api_key,
+            base_url,
+            verify=verify,
+            cert=cert,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+        )
         super().__init__(
             model=model,
             dsn=stored_dsn(dsn or base_url, provider),

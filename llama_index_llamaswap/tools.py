@@ -21,6 +21,12 @@ from llama_index.core.tools.types import ToolMetadata
 from llama_index_llamaswap._common import resolve_provider
 from llamaswap import GeneratedImage, ImageResult, LlamaSwapProvider
 from llamaswap.images import normalize_size
+from llamaswap.pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+    CertArg,
+    VerifyArg,
+)
 
 DEFAULT_MAX_IMAGES = 4
 
@@ -101,6 +107,10 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         max_images: int = DEFAULT_MAX_IMAGES,
         extra: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        verify: VerifyArg = True,
+        cert: CertArg | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError("model must name an image model configured in llama-swap, e.g. 'sd'")
@@ -111,7 +121,15 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         self.max_images = max_images
         self.extra = dict(extra or {})
         self.timeout = timeout
-        self._provider = resolve_provider(dsn, api_key, base_url)
+        self._provider = resolve_provider(
+            dsn,
+            api_key,
+            base_url,
+            verify=verify,
+            cert=cert,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+        )
 
     @property
     def provider(self) -> LlamaSwapProvider:
