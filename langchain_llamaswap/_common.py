@@ -19,21 +19,12 @@ from pydantic import SecretStr
 from langchain_llamaswap.errors import llamaswap_error as llamaswap_error
 from llamaswap import (
     ENV_DSN,
-    PLACEHOLDER_API_KEY,
     LlamaSwapProvider,
     parse_dsn,
     shared_provider,
 )
+from llamaswap import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY  # tests import it here
 from llamaswap import openai_compat as compat
-from llamaswap._wire import DEFAULT_TIMEOUT
-
-NO_READ_TIMEOUT = DEFAULT_TIMEOUT
-"""Default request timeout: connecting is bounded, waiting is not, because a cold swap
-(stop the old model, start the new one, wait for health) can take minutes."""
-
-# The OpenAI SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and sends them
-# as headers; they mean nothing to llama-swap and must not leave the process.
-_DROP_OPENAI_HEADERS: dict[str, Any] = dict(compat.DROP_OPENAI_HEADERS)
 
 
 def provider_async_client(provider: LlamaSwapProvider) -> httpx.AsyncClient:
@@ -120,23 +111,15 @@ def openai_client_kwargs(
     default_headers: Mapping[str, str] | None,
     default_query: Mapping[str, object] | None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``openai.OpenAI``/``AsyncOpenAI`` aimed at llama-swap.
+    """Keyword arguments for ``openai.OpenAI``/``AsyncOpenAI``: core's, for this provider.
 
-    The SDK's own retries are always off: it would resend 5xx answers and timeouts, which
-    may have started a model swap. ``max_retries`` on the classes is applied by
-    :meth:`~llamaswap.LlamaSwapProvider.sdk_http_client` and its async twin instead.
+    ``max_retries`` on the classes is applied by
+    :meth:`~llamaswap.LlamaSwapProvider.sdk_http_client` and its async twin.
     """
-    headers: dict[str, Any] = dict(_DROP_OPENAI_HEADERS)
-    headers.update(default_headers or {})
-    kwargs: dict[str, Any] = {
-        "api_key": provider.api_key or PLACEHOLDER_API_KEY,
-        "base_url": provider.openai_base_url,
-        "timeout": NO_READ_TIMEOUT if timeout is None else timeout,
-        "max_retries": 0,
-        "default_headers": headers,
-        "organization": None,
-        "project": None,
-    }
-    if default_query:
-        kwargs["default_query"] = default_query
-    return kwargs
+    return compat.client_kwargs(
+        base_url=provider.openai_base_url,
+        api_key=provider.api_key,
+        timeout=timeout,
+        default_headers=default_headers,
+        default_query=default_query,
+    )

@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 
-from llamaswap import LlamaSwapProvider, shared_provider
-from llamaswap._wire import DEFAULT_TIMEOUT
+from llamaswap import DEFAULT_TIMEOUT, LlamaSwapProvider, shared_provider
 
 # Connects fail fast, reads never time out: a cold swap can take minutes before the
 # first byte, and a 0.5B model on two cores is slow to finish a long answer.
@@ -39,11 +38,6 @@ def stored_dsn(dsn: str | None, provider: LlamaSwapProvider) -> str | None:
     again; an explicit address is kept as the key-free ``http(s)://host:port`` form.
     """
     return None if dsn is None else provider.base_url
-
-
-def client_timeout(timeout: float | None) -> float | httpx.Timeout:
-    """The timeout for an OpenAI SDK client: ``None`` means no read timeout."""
-    return NO_READ_TIMEOUT if timeout is None else timeout
 
 
 def sync_http_client(

@@ -22,13 +22,11 @@ from openai.types import CreateEmbeddingResponse
 
 from llama_index_llamaswap._common import (
     async_http_client,
-    client_timeout,
     resolve_provider,
     stored_dsn,
     sync_http_client,
 )
 from llamaswap import (
-    PLACEHOLDER_API_KEY,
     EmbedInput,
     LlamaSwapProvider,
     ResponseDecodeError,
@@ -143,13 +141,11 @@ class LlamaSwapEmbedding(BaseEmbedding):
     # -- clients ---------------------------------------------------------------------------
 
     def _client_kwargs(self) -> dict[str, Any]:
-        return {
-            "api_key": self._provider.api_key or PLACEHOLDER_API_KEY,
-            "base_url": self._provider.openai_base_url,
-            "timeout": client_timeout(self.timeout),
-            "max_retries": 0,  # the SDK would resend 5xx and timeouts; see max_retries
-            "default_headers": dict(compat.DROP_OPENAI_HEADERS),
-        }
+        return compat.client_kwargs(
+            base_url=self._provider.openai_base_url,
+            api_key=self._provider.api_key,
+            timeout=self.timeout,
+        )
 
     def _get_client(self) -> OpenAI:
         if self._client is None:

@@ -24,7 +24,6 @@ from openai import AsyncOpenAI, OpenAI
 
 from llama_index_llamaswap._common import (
     async_http_client,
-    client_timeout,
     resolve_provider,
     stored_dsn,
     sync_http_client,
@@ -243,13 +242,13 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         The SDK never retries (it would resend 5xx answers and timeouts, which may have
         started a swap); ``max_retries`` is applied by llamaswap's retry layer instead.
         """
-        kwargs: dict[str, Any] = super()._get_credential_kwargs(is_async=is_async)
-        kwargs["timeout"] = client_timeout(self.timeout)
-        kwargs["max_retries"] = 0
-        kwargs["default_headers"] = {
-            **compat.DROP_OPENAI_HEADERS,
-            **(self.default_headers or {}),
-        }
+        kwargs = compat.client_kwargs(
+            base_url=self._provider.openai_base_url,
+            api_key=self._provider.api_key,
+            timeout=self.timeout,
+            default_headers=self.default_headers,
+        )
+        kwargs["http_client"] = self._async_http_client if is_async else self._http_client
         if is_async:
             own: httpx.Client | httpx.AsyncClient | None = self._async_http_client
             if self.max_retries or own is not None:  # own: keep the cut-off-stream guard

@@ -14,7 +14,7 @@ LangChain classes live in ``langchain_llamaswap``, LlamaIndex ones in
 """
 
 from llamaswap._version import __version__
-from llamaswap._wire import PLACEHOLDER_API_KEY
+from llamaswap._wire import DEFAULT_TIMEOUT, PLACEHOLDER_API_KEY
 from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_API_KEY, ENV_DSN, parse_dsn
 from llamaswap.errors import (
     APIError,
@@ -56,6 +56,7 @@ from llamaswap.states import ModelState
 
 __all__ = [
     "DEFAULT_DSN",
+    "DEFAULT_TIMEOUT",
     "DSN",
     "ENV_API_KEY",
     "ENV_DSN",

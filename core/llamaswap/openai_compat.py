@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -350,12 +350,19 @@ def client_kwargs(
     base_url: str,
     api_key: str | None,
     timeout: Any = DEFAULT_TIMEOUT,
-    default_headers: dict[str, str] | None = None,
+    default_headers: Mapping[str, str] | None = None,
+    default_query: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
-    """Constructor arguments for the clients above aimed at llama-swap (SDK retries off)."""
+    """Constructor arguments for the clients above aimed at llama-swap (SDK retries off).
+
+    The one place SDK clients get their settings, for core and both adapters: the key or
+    the placeholder, ``<base_url>/v1``, no SDK retries (they would resend 5xx answers and
+    timeouts, which may have started a swap), a bounded connect but no read timeout for
+    ``None``, and none of the ``OPENAI_*`` organisation/project headers.
+    """
     headers: dict[str, Any] = dict(DROP_OPENAI_HEADERS)
     headers.update(default_headers or {})
-    return {
+    kwargs: dict[str, Any] = {
         "api_key": api_key or PLACEHOLDER_API_KEY,
         "base_url": base_url,
         "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
@@ -364,3 +371,6 @@ def client_kwargs(
         "organization": None,
         "project": None,
     }
+    if default_query:
+        kwargs["default_query"] = dict(default_query)
+    return kwargs
