@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -355,6 +356,13 @@ def transport_error(
             f"{where} did not finish within the timeout you set ({detail}); "
             "a cold model load can take minutes: raise timeout= or leave it unset"
         )
+    if _certificate_failure(exc):
+        return LlamaSwapConnectionError(
+            f"TLS with llama-swap at {base_url} failed on a certificate during {where} "
+            f"({detail}): if llama-swap's certificate is self-signed or from a private CA, "
+            "pass verify='/path/to/ca.pem' (or an ssl.SSLContext) to the provider or class; "
+            "if llama-swap asks for a client certificate, pass cert="
+        )
     if isinstance(exc, _DROPPED):
         return LlamaSwapConnectionError(
             f"llama-swap at {base_url} dropped the connection during {where} ({detail}): it "
@@ -366,6 +374,19 @@ def transport_error(
         f"could not reach llama-swap at {base_url} for {where} ({detail}); check that "
         f"llama-swap is running and listening there: curl {base_url}/health"
     )
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """True when a TLS handshake failed over a certificate (ours or the server's)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(seen, ssl.SSLError) and "CERTIFICATE" in str(seen).upper():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).upper()
+    return "SSL" in text and "CERTIFICATE" in text
 
 
 def json_body(response: httpx.Response, *, what: str) -> Any:

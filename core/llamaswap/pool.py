@@ -109,7 +109,13 @@ def _context(verify: str | bool, cert: CertArg | None) -> ssl.SSLContext:
 def _cached_context(
     verify: str | bool, cert: CertArg | None, env: tuple[str | None, str | None]
 ) -> ssl.SSLContext:
-    context = httpx.create_ssl_context(verify=verify, trust_env=True)
+    if isinstance(verify, str):  # a CA bundle file or a directory of CA certificates
+        if os.path.isdir(verify):
+            context = ssl.create_default_context(capath=verify)
+        else:
+            context = ssl.create_default_context(cafile=verify)
+    else:
+        context = httpx.create_ssl_context(verify=verify, trust_env=True)
     if cert is not None:
         context.load_cert_chain(*_cert_args(cert))
     return context

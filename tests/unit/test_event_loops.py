@@ -1,0 +1,112 @@
+"""One async pool per live event loop, closed with its loop, no ResourceWarning (issue 15).
+
+Runs with warnings turned into errors: ``asyncio.run`` per call and one loop per thread
+must neither leak an unclosed client nor share connections across loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from llamaswap import LlamaSwapProvider
+
+MODELS = {"object": "list", "data": [{"id": "qwen", "object": "model"}]}
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """A stand-in connection pool that records whether it was closed."""
+
+    def __init__(self, opened: list[CountingTransport]) -> None:
+        self.closed = False
+        opened.append(self)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=MODELS)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def provider_with(opened: list[CountingTransport]) -> LlamaSwapProvider:
+    provider = LlamaSwapProvider("llama-swap://loops.invalid:8080")
+    settings = provider.pool_settings
+    object.__setattr__(settings, "async_transport", lambda **_: CountingTransport(opened))
+    return provider
+
+
+def test_asyncio_run_per_call_closes_each_loops_pools() -> None:
+    opened: list[CountingTransport] = []
+    provider = provider_with(opened)
+    for _ in range(20):
+        assert [m.id for m in asyncio.run(provider.alist_models())] == ["qwen"]
+    assert opened and all(t.closed for t in opened)
+    assert len(opened) <= 20  # one management pool per loop, none per call
+
+
+def test_one_loop_per_thread_gets_its_own_pool_closed_with_its_loop() -> None:
+    opened: list[CountingTransport] = []
+    provider = provider_with(opened)
+    clients: list[httpx.AsyncClient] = []
+
+    def worker() -> None:
+        async def calls() -> None:
+            for _ in range(5):
+                await provider.alist_models()
+            clients.append(provider.async_http_client)
+
+        asyncio.run(calls())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(c) for c in clients}) == 4  # no loop used another loop's pool
+    assert all(t.closed for t in opened)
+
+
+class ModelsHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: connections stay in the pools
+
+    def do_GET(self) -> None:
+        body = json.dumps(MODELS).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_real_connections_across_loops_and_threads_leave_no_resource_warning() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelsHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    provider = LlamaSwapProvider(f"http://127.0.0.1:{server.server_port}")
+
+    async def calls() -> None:
+        for _ in range(3):
+            assert [m.id for m in await provider.alist_models()] == ["qwen"]
+
+    try:
+        for _ in range(20):
+            asyncio.run(calls())
+        threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+    finally:
+        server.shutdown()
+        server.server_close()
