@@ -6,6 +6,7 @@ All three classes take a ``dsn`` (``llama-swap://[key@]host:port``, default
 too (``NotFoundError`` ...): each is llamaswap's, the OpenAI SDK's and LangChain's class.
 """
 
+from langchain_llamaswap import _extra  # noqa: F401 (names the extra if one is missing)
 from langchain_llamaswap.chat_models import ChatLlamaSwap
 from langchain_llamaswap.embeddings import LlamaSwapEmbeddings
 from langchain_llamaswap.errors import (

@@ -15,6 +15,7 @@ raise are exported here too (``NotFoundError`` ...): each is llamaswap's typed e
 the OpenAI SDK's class for the same failure (defined in :mod:`llamaswap.openai_compat`).
 """
 
+from llama_index_llamaswap import _extra  # noqa: F401 (names the extra if one is missing)
 from llama_index_llamaswap.embeddings import LlamaSwapEmbedding
 from llama_index_llamaswap.llms import FALLBACK_CONTEXT_WINDOW, LlamaSwap
 from llama_index_llamaswap.loading import LlamaSwapLoadingEvent
