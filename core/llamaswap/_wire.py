@@ -9,11 +9,13 @@ empty-bodied 502 when a model server dies before answering. All of them land her
 from __future__ import annotations
 
 import base64
+import email.utils
 import html
 import json
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -202,7 +204,7 @@ def error_from_response(
             url=url,
         )
     if status == 429:
-        retry_after = _retry_after(response.headers.get("retry-after"))
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
         wait = f"; retry after {retry_after:g}s" if retry_after is not None else ""
         return RateLimitError(
             f"llama-swap is at the concurrency limit for {subject} "
@@ -409,14 +411,26 @@ def is_go_not_found(response: httpx.Response) -> bool:
     return response.status_code == 404 and _text(response).strip() == GO_NOT_FOUND
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; ``None`` if unusable.
+
+    The one parser: the retry layer waits this long and :class:`RateLimitError` reports it.
+    """
     if value is None:
         return None
+    text = value.strip()
     try:
-        seconds = float(value)
+        seconds = float(text)
     except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+        return max(seconds, 0.0)
+    return seconds if seconds >= 0 and seconds == seconds else None
 
 
 def _request_of(response: httpx.Response) -> httpx.Request | None:

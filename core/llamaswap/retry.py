@@ -18,17 +18,15 @@ does not retry them a second time.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import anyio
 import httpx
 
-from llamaswap._wire import DEFAULT_TIMEOUT
+from llamaswap._wire import DEFAULT_TIMEOUT, retry_after_seconds
 from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport
 
 logger = logging.getLogger("llamaswap")
@@ -77,28 +75,6 @@ class RetryPolicy:
     def wait_after_connect_error(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt + 1`` of a refused connection."""
         return float(min(self.connect_backoff * (2**attempt), self.max_wait))
-
-
-NO_RETRY = RetryPolicy(max_retries=0)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; ``None`` if unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-        return max(seconds, 0.0)
-    return seconds if seconds >= 0 and seconds == seconds else None
 
 
 def _replayable(request: httpx.Request) -> bool:

@@ -281,3 +281,26 @@ def test_status_hook_turns_sdk_errors_into_llamaswap_errors() -> None:
     with pytest.raises(llamaswap.NotFoundError) as info:
         client.models.retrieve("nope")
     assert isinstance(info.value, openai.NotFoundError)
+
+
+# -- one Retry-After parser: the error reports what the retry layer would wait -------------
+
+
+def test_rate_limit_error_reads_an_http_date_retry_after() -> None:
+    import email.utils
+    from datetime import datetime, timedelta, timezone
+
+    when = datetime.now(timezone.utc) + timedelta(seconds=120)
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        headers = {"Retry-After": email.utils.format_datetime(when, usegmt=True)}
+        return httpx.Response(429, text="Too many requests", headers=headers)
+
+    provider = LlamaSwapProvider(
+        "llama-swap://127.0.0.1:18092",
+        http_client=httpx.Client(transport=httpx.MockTransport(busy)),
+    )
+    with pytest.raises(llamaswap.RateLimitError) as info:
+        provider.running()
+    assert info.value.retry_after is not None
+    assert 60 < info.value.retry_after <= 120
