@@ -11,6 +11,7 @@ that llama.cpp's server honours.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,9 @@ LlamaIndex's own default, which leaves slack inside a 4096-token llama.cpp conte
 
 CONTEXT_LOOKUP_TIMEOUT = 10.0
 """``GET /v1/models`` never loads a model, so the lookup may be bounded."""
+
+CONTEXT_RETRY_AFTER = 30.0
+"""Seconds a failed context-window lookup is remembered before llama-swap is asked again."""
 
 
 class LlamaSwap(OpenAILike):  # type: ignore[misc]
@@ -126,6 +130,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
     _server_context: int | None = PrivateAttr(default=None)
     _context_resolved: bool = PrivateAttr(default=False)
     _context_warned: bool = PrivateAttr(default=False)
+    _context_failed_at: float | None = PrivateAttr(default=None)
     _aclient_pool: httpx.AsyncClient | None = PrivateAttr(default=None)
 
     def __init__(
@@ -198,10 +203,14 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
 
         The server is asked once (``GET /v1/models``, which never loads a model). A
         listed or unknown model is remembered; an unreachable server, a refused key or
-        a server error is asked again next time.
+        a server error is remembered for ``CONTEXT_RETRY_AFTER`` seconds, then asked again
+        (LlamaIndex reads metadata several times per call).
         """
         if self.context_window is not None:
             return int(self.context_window)
+        failed = self._context_failed_at
+        if failed is not None and time.monotonic() - failed < CONTEXT_RETRY_AFTER:
+            return FALLBACK_CONTEXT_WINDOW
         if not self._context_resolved:
             self._server_context = self._lookup_context_window()
         return self._server_context or FALLBACK_CONTEXT_WINDOW
@@ -214,6 +223,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             logger.warning("%s; context window %d assumed", exc, FALLBACK_CONTEXT_WINDOW)
             return None
         except LlamaSwapError as exc:  # unreachable, auth, server error: ask again later
+            self._context_failed_at = time.monotonic()
             # LlamaIndex reads metadata several times per call: say it once, until it works.
             log = logger.debug if self._context_warned else logger.warning
             self._context_warned = True
@@ -226,6 +236,7 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             return None
         self._context_resolved = True
         self._context_warned = False
+        self._context_failed_at = None
         if info.context_length is None:
             logger.info(
                 "llama-swap reports no context_length for %r; using %d",

@@ -194,7 +194,19 @@ def test_context_window_fallback_for_unknown_model(swap: FakeSwap) -> None:
     assert swap.paths() == ["/v1/models"]
 
 
-def test_unreachable_server_falls_back_and_asks_again(swap: FakeSwap) -> None:
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the clock the context lookup reads forward (no real waiting)."""
+    import llama_index_llamaswap.llms as llms
+
+    now = llms.time.monotonic() + seconds
+    monkeypatch.setattr(llms.time, "monotonic", lambda: now)
+
+
+def test_unreachable_server_falls_back_and_asks_again_later(
+    swap: FakeSwap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llama_index_llamaswap.llms import CONTEXT_RETRY_AFTER
+
     calls = []
 
     def refuse(request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
@@ -206,16 +218,24 @@ def test_unreachable_server_falls_back_and_asks_again(swap: FakeSwap) -> None:
     swap.replies["/v1/models"] = refuse
     llm = LlamaSwap(model="qwen", dsn=swap.dsn)
     assert llm.metadata.context_window == FALLBACK_CONTEXT_WINDOW
+    assert llm.metadata.context_window == FALLBACK_CONTEXT_WINDOW  # the failure is remembered
+    assert len(calls) == 1
+    later(monkeypatch, CONTEXT_RETRY_AFTER + 1)
     assert llm.metadata.context_window == 2048
     assert llm.metadata.context_window == 2048
     assert len(calls) == 2
 
 
-def test_refused_key_is_not_remembered(swap: FakeSwap) -> None:
+def test_refused_key_is_not_remembered_for_good(
+    swap: FakeSwap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llama_index_llamaswap.llms import CONTEXT_RETRY_AFTER
+
     answers = [httpx.Response(401, json={"error": "unauthorized"})]
     swap.replies["/v1/models"] = lambda r, b: answers.pop() if answers else None
     llm = LlamaSwap(model="qwen", dsn=swap.dsn)
     assert llm.metadata.context_window == FALLBACK_CONTEXT_WINDOW
+    later(monkeypatch, CONTEXT_RETRY_AFTER + 1)
     assert llm.metadata.context_window == 2048
     assert swap.paths() == ["/v1/models", "/v1/models"]
 
