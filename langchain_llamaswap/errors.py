@@ -93,13 +93,8 @@ def llamaswap_error(exc: BaseException) -> BaseException | None:
         cls = ContextOverflowError
     if cls is None:
         return None
-    err = cls.__new__(cls)
-    BaseException.__init__(err, str(source))
-    if exc is not source:
-        err.__dict__.update(exc.__dict__)
-    err.__dict__.update(source.__dict__)
-    err.__traceback__ = None
-    return err
+    parts = (source,) if exc is source else (exc, source)
+    return compat.merged_error(cls, str(source), *parts)
 
 
 def reraise(exc: BaseException) -> NoReturn:

@@ -120,8 +120,14 @@ _LLAMACPP_CONTEXT = "exceed_context_size_error"
 _OPENAI_CONTEXT = "context_length_exceeded"
 
 
-def _combine(cls: type[_E], message: str, *parts: BaseException) -> _E:
-    """An instance of ``cls`` carrying the attributes of every part (later parts win)."""
+def merged_error(cls: type[_E], message: str, *parts: BaseException) -> _E:
+    """An instance of ``cls`` carrying the attributes of every part (later parts win).
+
+    The one merge helper: ``cls`` subclasses the classes of the parts (llamaswap's, the
+    SDK's, and in the LangChain adapter LangChain's), so one object is all of them. No
+    ``__init__`` runs: each class's constructor wants different arguments, and the parts
+    already hold every attribute those constructors would set.
+    """
     err = cls.__new__(cls)
     BaseException.__init__(err, message)
     for part in parts:
@@ -150,7 +156,7 @@ def status_error(sdk_error: openai.APIStatusError, *, secret: str | None = None)
         # llama.cpp's name for it; LangChain and others look for OpenAI's code.
         message = f"{message} ({_OPENAI_CONTEXT})"
         sdk_error.code = _OPENAI_CONTEXT
-    return _combine(cls, message, sdk_error, typed)
+    return merged_error(cls, message, sdk_error, typed)
 
 
 def connection_error(
@@ -168,7 +174,7 @@ def connection_error(
     cls: type[errors.LlamaSwapError] = (
         APITimeoutError if isinstance(typed, errors.LlamaSwapTimeoutError) else APIConnectionError
     )
-    return _combine(cls, str(typed), sdk_error)
+    return merged_error(cls, str(typed), sdk_error)
 
 
 _T = TypeVar("_T")
