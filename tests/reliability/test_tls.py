@@ -103,12 +103,17 @@ def tls_swap(rig_factory: Callable[..., Rig], tmp_path: Path) -> Iterator[tuple[
     proxy.stop()
 
 
-def test_provider_without_verify_says_the_certificate_failed(tls_swap: tuple[str, str]) -> None:
+def test_without_verify_the_error_says_the_certificate_failed(tls_swap: tuple[str, str]) -> None:
     url, _ca = tls_swap
     with pytest.raises(LlamaSwapConnectionError, match="certificate") as info:
         LlamaSwapProvider(url).list_models()
     assert "verify=" in str(info.value)
     assert "check that llama-swap is running" not in str(info.value)
+    # The OpenAI SDK path (chat classes) says the same.
+    with pytest.raises(LlamaSwapConnectionError, match="certificate"):
+        ChatLlamaSwap(model=MODEL, dsn=url).invoke("hi")
+    with pytest.raises(LlamaSwapConnectionError, match="certificate"):
+        LlamaSwap(model=MODEL, dsn=url, context_window=2048).complete("hi")
 
 
 def test_every_class_reaches_a_self_signed_llama_swap_through_verify(
