@@ -366,11 +366,19 @@ def transport_error(
             "if llama-swap asks for a client certificate, pass cert="
         )
     if isinstance(exc, _DROPPED):
+        # Under TLS 1.3 a server that wants a client certificate closes after the
+        # handshake, so a missing one looks like this drop.
+        mtls = (
+            "; over https, a server that requires a client certificate also closes like "
+            "this when none is sent: pass cert="
+            if base_url.startswith("https:") and "without sending a response" in detail
+            else ""
+        )
         return LlamaSwapConnectionError(
             f"llama-swap at {base_url} dropped the connection during {where} ({detail}): it "
             "was reached, then the connection closed before a complete answer (llama-swap "
             "stopped or restarted mid-request, or a proxy in between closed it); the request "
-            "may have run: llama-swap's log (GET /logs) tells"
+            f"may have run: llama-swap's log (GET /logs) tells{mtls}"
         )
     return LlamaSwapConnectionError(
         f"could not reach llama-swap at {base_url} for {where} ({detail}); check that "

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 MODEL = "fake-model"
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
+def self_signed(directory: Path, name: str = "server") -> tuple[Path, Path]:
+    cert, key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
@@ -41,9 +41,14 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 class TLSProxy:
     """Accepts TLS on a loopback port and pipes the plain bytes to ``target_port``."""
 
-    def __init__(self, cert: Path, key: Path, target_port: int) -> None:
+    def __init__(
+        self, cert: Path, key: Path, target_port: int, client_ca: Path | None = None
+    ) -> None:
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(str(cert), str(key))
+        if client_ca is not None:  # mutual TLS: only clients with this certificate get in
+            self.context.verify_mode = ssl.CERT_REQUIRED
+            self.context.load_verify_locations(cafile=str(client_ca))
         self.target_port = target_port
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -136,3 +141,28 @@ def test_every_class_reaches_a_self_signed_llama_swap_through_verify(
     ):
         assert MODEL in [m.id for m in other.provider.list_models()], type(other).__name__
     provider.close()
+
+
+def test_a_client_certificate_gets_through_mutual_tls(
+    rig_factory: Callable[..., Rig], tmp_path: Path
+) -> None:
+    rig = rig_factory(models=(MODEL,))
+    cert, key = self_signed(tmp_path)
+    client_cert, client_key = self_signed(tmp_path, "client")
+    proxy = TLSProxy(cert, key, rig.port, client_ca=client_cert)
+    url = f"https://localhost:{proxy.port}"
+    try:
+        with_cert = LlamaSwapProvider(
+            url, verify=str(cert), cert=(str(client_cert), str(client_key))
+        )
+        assert MODEL in [m.id for m in with_cert.list_models()]
+        chat = ChatLlamaSwap(
+            model=MODEL, dsn=url, verify=str(cert), cert=(str(client_cert), str(client_key))
+        )
+        assert chat.invoke("hi").content
+        # TLS 1.3 reports a missing client certificate as a closed connection.
+        with pytest.raises(LlamaSwapConnectionError, match=r"client certificate.*cert="):
+            LlamaSwapProvider(url, verify=str(cert)).list_models()
+        with_cert.close()
+    finally:
+        proxy.stop()
