@@ -104,9 +104,11 @@ class Snapshot:
     idle: int
 
     @classmethod
-    def take(cls, port: int, client: httpx.AsyncClient | None) -> Snapshot:
-        pool = pool_of(client) if client is not None else None
-        conns = list(pool.connections) if pool is not None else []
+    def take(
+        cls, port: int, client: httpx.AsyncClient | list[httpx.AsyncClient] | None
+    ) -> Snapshot:
+        clients = client if isinstance(client, list) else [client] if client else []
+        conns = [c for each in clients for c in pool_of(each).connections]
         return cls(
             fds=open_fds(),
             sockets=sum(sockets_to(port).values()),
@@ -205,7 +207,9 @@ async def test_provider_500_requests_64_in_flight(rig_factory: Callable[..., Rig
     messages: list[Any] = [{"role": "user", "content": "hello"}]
     try:
         await provider.aload(MODEL)  # warm up: model ready, one pooled connection
-        before = Snapshot.take(rig.port, provider.async_http_client)
+        # Management calls (arunning) have a small pool of their own: count both pools.
+        pools = [provider.async_http_client, provider._async_management_client()]
+        before = Snapshot.take(rig.port, pools)
 
         async def call(i: int) -> str | None:
             if i % 10 == 0:  # management: never goes to the model, never limited
@@ -226,7 +230,7 @@ async def test_provider_500_requests_64_in_flight(rig_factory: Callable[..., Rig
 
         out = await burst(call)
         check_outcome("provider", out)
-        after = Snapshot.take(rig.port, provider.async_http_client)
+        after = Snapshot.take(rig.port, pools)
         check_back("provider", rig.port, before, after, pool_of(provider.async_http_client))
         running = await provider.arunning()
         assert [(m.model, m.state) for m in running] == [(MODEL, "ready")]
