@@ -75,23 +75,58 @@ def fail(target: Target, response: httpx.Response, model: str | None = None) -> 
 
 
 def _known_ids(target: Target) -> Op[list[str]]:
+    return [m.id for m in (yield from listed(target))]
+
+
+def listed(
+    target: Target, timeout: Any = USE_CLIENT_DEFAULT, *, quiet: bool = True
+) -> Op[list[ModelInfo]]:
+    """``GET /v1/models``, parsed: the one fetch of the model list.
+
+    ``quiet`` (for hints inside another operation) answers ``[]`` when llama-swap cannot
+    say; otherwise a failure raises the typed error.
+    """
     try:
-        response = yield Call("GET", target.url("/v1/models"))
+        response = yield Call("GET", target.url("/v1/models"), timeout=timeout)
+        if response.is_error:
+            if quiet:
+                return []
+            yield from fail(target, response)
+        return parse_models(json_body(response, what="GET /v1/models"), url=str(response.url))
     except LlamaSwapError:
-        return []
-    if response.is_error:
-        return []
-    try:
-        return [m.id for m in parse_models(response.json())]
-    except (LlamaSwapError, ValueError):
-        return []
+        if quiet:
+            return []
+        raise
 
 
 def list_models(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[list[ModelInfo]]:
-    response = yield Call("GET", target.url("/v1/models"), timeout=timeout)
-    if response.is_error:
-        yield from fail(target, response)
-    return parse_models(json_body(response, what="GET /v1/models"), url=str(response.url))
+    return (yield from listed(target, timeout, quiet=False))
+
+
+def route(model: str, models: list[ModelInfo]) -> ModelInfo | None:
+    """The listed record ``model`` names, by llama-swap's routing rule, or ``None``.
+
+    An id or alias matches its record; a bare name matches the ``peer/model`` record when
+    exactly one peer lists it.
+    """
+    for info in models:
+        if info.id == model or model in info.aliases:
+            return info
+    bare = [m for m in models if m.type == "peer" and m.peer_id and m.id == f"{m.peer_id}/{model}"]
+    return bare[0] if len(bare) == 1 else None
+
+
+def get_model(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[ModelInfo]:
+    models = yield from listed(target, timeout, quiet=False)
+    info = route(model, models)
+    if info is None:
+        ids = [m.id for m in models]
+        raise NotFoundError(
+            f"llama-swap lists no model {model!r}; it lists: {', '.join(ids) or 'nothing'}",
+            model=model,
+            available=ids,
+        )
+    return info
 
 
 def running(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[list[RunningModel]]:
@@ -169,22 +204,9 @@ def _load_on_peer(target: Target, model: str, timeout: Any) -> Op[None]:
 
 
 def _peer_record(target: Target, model: str) -> Op[ModelInfo | None]:
-    """The listed peer record ``model`` routes to, or ``None``.
-
-    ``peer/model`` matches its record; a bare name matches when exactly one peer lists it
-    and no listed local model or alias has that name (llama-swap's routing rule).
-    """
-    try:
-        response = yield Call("GET", target.url("/v1/models"))
-        models = [] if response.is_error else parse_models(response.json())
-    except (LlamaSwapError, ValueError):
-        return None
-    if any(m.id == model or model in m.aliases for m in models if m.type != "peer"):
-        return None
-    exact = [m for m in models if m.type == "peer" and m.id == model]
-    bare = [m for m in models if m.type == "peer" and m.peer_id and m.id == f"{m.peer_id}/{model}"]
-    found = exact or bare
-    return found[0] if len(found) == 1 else None
+    """The listed peer record ``model`` routes to (see :func:`route`), or ``None``."""
+    info = route(model, (yield from listed(target)))
+    return info if info is not None and info.type == "peer" else None
 
 
 def unload(target: Target, model: str | None = None, timeout: Any = USE_CLIENT_DEFAULT) -> Op[None]:
@@ -237,11 +259,7 @@ def _refuse_prefix_routed(target: Target, model: str) -> Op[None]:
     """
     if "/" not in model:
         return None
-    try:
-        response = yield Call("GET", target.url("/v1/models"))
-        models = [] if response.is_error else parse_models(response.json())
-    except (LlamaSwapError, ValueError):
-        return None  # llama-swap will answer the real request; let it speak
+    models = yield from listed(target)  # [] when it cannot say: let the real request speak
     names = {m.id for m in models} | {a for m in models for a in m.aliases}
     if not models or model in names:
         return None

@@ -427,13 +427,13 @@ class LlamaSwapProvider(TokenizerMixin):
 
         ``model`` is an id, an alias, or a bare name that exactly one peer lists.
         """
-        return _pick(model, self.list_models(timeout=timeout))
+        return self._run(ops.get_model(self._target, model, timeout))
 
     async def aget_model(
         self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
     ) -> ModelInfo:
         """Async :meth:`get_model`."""
-        return _pick(model, await self.alist_models(timeout=timeout))
+        return await self._arun(ops.get_model(self._target, model, timeout))
 
     def running(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[RunningModel]:
         """The model processes llama-swap has up (``GET /running``)."""
@@ -865,21 +865,3 @@ def _quick(call: Call, base_url: str) -> bool:
     """True for a call to one of llama-swap's quick endpoints (the management pool)."""
     path = call.url[len(base_url) :].split("?", 1)[0]
     return call.model is None and call.url.startswith(base_url) and path in MANAGEMENT_PATHS
-
-
-def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:
-    from llamaswap.errors import NotFoundError
-
-    for info in models:
-        if info.id == model or model in info.aliases:
-            return info
-    # A bare name that exactly one peer lists routes to that peer's ``peer/model`` record.
-    bare = [m for m in models if m.type == "peer" and m.id == f"{m.peer_id}/{model}"]
-    if len(bare) == 1:
-        return bare[0]
-    ids = [m.id for m in models]
-    raise NotFoundError(
-        f"llama-swap lists no model {model!r}; it lists: {', '.join(ids) or 'nothing'}",
-        model=model,
-        available=ids,
-    )
