@@ -216,16 +216,9 @@ def error_from_response(
         )
     if status == 404:
         return _not_found(response, body=body, reason=reason, from_swap=_from_swap, model=model)
-    if status == 500 and reason.startswith(_LOAD_PREFIX):
-        detail = reason[len(_LOAD_PREFIX) :].strip()
-        return ModelLoadError(
-            f"llama-swap could not load {subject}: {detail}",
-            status_code=status,
-            body=body,
-            url=url,
-            model=model,
-            reason=detail,
-        )
+    loading = load_error(reason, subject=subject, model=model, body=body, url=url)
+    if status == 500 and loading is not None:
+        return loading
     if status == 502 and not body.strip():
         return UpstreamError(
             f"the model server for {subject} closed the connection before answering "
@@ -246,6 +239,27 @@ def error_from_response(
         status_code=status,
         body=body,
         url=url,
+    )
+
+
+def load_error(
+    reason: str, *, subject: str, model: str | None, body: str, url: str = ""
+) -> ModelLoadError | None:
+    """llama-swap's load failure (``unspecific error: <why>``) as its typed error, else None.
+
+    The one reading of that prefix: a 500 answer and an error appended to a stream both
+    come here.
+    """
+    if not reason.startswith(_LOAD_PREFIX):
+        return None
+    detail = reason[len(_LOAD_PREFIX) :].strip()
+    return ModelLoadError(
+        f"llama-swap could not load {subject}: {detail}",
+        status_code=500,
+        body=body,
+        url=url,
+        model=model,
+        reason=detail,
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from llamaswap._wire import load_error
 from llamaswap.answer_checks import (
     check_stream_event,
     checked,
@@ -33,14 +34,12 @@ from llamaswap.answer_checks import (
 )
 from llamaswap.errors import (
     IncompleteResponseError,
-    ModelLoadError,
     ResponseDecodeError,
     UpstreamError,
 )
 
 _GUARDED_SUFFIXES = ("/chat/completions", "/completions")
 _FINISH = re.compile(rb'"finish_reason"\s*:\s*"')
-_LOAD_PREFIX = "unspecific error:"
 
 
 class StreamScanner:
@@ -105,19 +104,11 @@ class StreamScanner:
         if not isinstance(error, str):
             return
         subject = f"model {self.model!r}" if self.model else "the model"
-        if error.startswith(_LOAD_PREFIX):
-            reason = error[len(_LOAD_PREFIX) :].strip()
-            raise ModelLoadError(
-                f"llama-swap could not load {subject}: {reason}",
-                status_code=500,
-                body=line.decode(errors="replace"),
-                model=self.model,
-                reason=reason,
-            )
-        raise UpstreamError(
+        text = line.decode(errors="replace")
+        raise load_error(error, subject=subject, model=self.model, body=text) or UpstreamError(
             f"llama-swap reported an error in the stream for {subject}: {error}",
             status_code=500,
-            body=line.decode(errors="replace"),
+            body=text,
         )
 
 
