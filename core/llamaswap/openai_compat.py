@@ -19,7 +19,6 @@ the same name, so ``except llamaswap.NotFoundError`` catches every flavour.
 
 from __future__ import annotations
 
-import json
 import typing
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
@@ -36,6 +35,7 @@ from llamaswap._wire import (
     transport_error,
     with_available,
 )
+from llamaswap.answer_checks import request_json
 from llamaswap.loading import LOADING_FIELD, loading_text
 
 LIST_TIMEOUT = 10.0
@@ -137,12 +137,7 @@ def merged_error(cls: type[_E], message: str, *parts: BaseException) -> _E:
 
 
 def _request_model(request: httpx.Request | None) -> str | None:
-    if request is None:
-        return None
-    try:
-        model = json.loads(request.content).get("model")
-    except (ValueError, AttributeError, httpx.RequestNotRead):
-        return None
+    model = request_json(request).get("model") if request is not None else None
     return model if isinstance(model, str) else None
 
 
