@@ -19,7 +19,7 @@ the provider only feeds it lines. Unknown or malformed frames become
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,18 @@ def iter_frames(lines: Iterable[str]) -> Iterator[SSEFrame]:
     """Split an iterable of lines into SSE frames (including a trailing unterminated one)."""
     decoder = SSEDecoder()
     for line in lines:
+        frame = decoder.feed(line)
+        if frame is not None:
+            yield frame
+    last = decoder.flush()
+    if last is not None:
+        yield last
+
+
+async def aiter_frames(lines: AsyncIterable[str]) -> AsyncIterator[SSEFrame]:
+    """The async twin of :func:`iter_frames`."""
+    decoder = SSEDecoder()
+    async for line in lines:
         frame = decoder.feed(line)
         if frame is not None:
             yield frame

@@ -8,13 +8,14 @@ twins run the same operation code (:mod:`llamaswap._ops`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 
@@ -34,7 +35,7 @@ from llamaswap.errors import (
     DSNError,
     LlamaSwapError,
 )
-from llamaswap.events import Event, SSEDecoder, decode_event
+from llamaswap.events import Event, aiter_frames, decode_event, iter_frames
 from llamaswap.images import ImageResult
 from llamaswap.pool import (
     DEFAULT_MAX_CONNECTIONS,
@@ -569,45 +570,17 @@ class LlamaSwapProvider(TokenizerMixin):
         The first events replay llama-swap's state (log history, a ``ModelStatus``
         snapshot, ...). Close the generator (``break`` out of the loop) to disconnect.
         """
-        url = self._target.url("/api/events")
-        try:
-            with self.http_client.stream(
-                "GET", url, headers=self._headers, timeout=timeout
-            ) as response:
-                if response.is_error:
-                    response.read()
-                    self._run(ops.fail(self._target, response))
-                decoder = SSEDecoder()
-                for line in response.iter_lines():
-                    frame = decoder.feed(line)
-                    if frame is not None:
-                        yield decode_event(frame)
-                last = decoder.flush()
-                if last is not None:
-                    yield decode_event(last)
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise self._transport_error(exc, "GET", url) from None
+        with self._stream("/api/events", timeout, lambda r: ops.fail(self._target, r)) as response:
+            for frame in iter_frames(response.iter_lines()):
+                yield decode_event(frame)
 
     async def aevents(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> AsyncIterator[Event]:
         """Async :meth:`events`."""
-        url = self._target.url("/api/events")
-        try:
-            async with self.async_http_client.stream(
-                "GET", url, headers=self._headers, timeout=timeout
-            ) as response:
-                if response.is_error:
-                    await response.aread()
-                    await self._arun(ops.fail(self._target, response))
-                decoder = SSEDecoder()
-                async for line in response.aiter_lines():
-                    frame = decoder.feed(line)
-                    if frame is not None:
-                        yield decode_event(frame)
-                last = decoder.flush()
-                if last is not None:
-                    yield decode_event(last)
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise self._transport_error(exc, "GET", url) from None
+        async with self._astream(
+            "/api/events", timeout, lambda r: ops.fail(self._target, r)
+        ) as response:
+            async for frame in aiter_frames(response.aiter_lines()):
+                yield decode_event(frame)
 
     # -- logs ------------------------------------------------------------------------------
 
@@ -633,24 +606,18 @@ class LlamaSwapProvider(TokenizerMixin):
             return self._run(ops.logs(self._target, timeout))
         _check_quiet(quiet)
         self._run(ops.check_log_source(self._target, source))
-        url = self._target.url(ops.log_stream_path(source, history=True))
         deadline = time.monotonic() + 20 * quiet
         parts: list[str] = []
+        path = ops.log_stream_path(source, history=True)
+        failed = self._log_failed(source)
         try:
-            with self.http_client.stream(
-                "GET", url, headers=self._headers, timeout=_quiet_timeout(quiet)
-            ) as response:
-                if response.is_error:
-                    response.read()
-                    self._run(ops.log_stream_failed(self._target, response, source))
+            with self._stream(path, _quiet_timeout(quiet), failed, quiet=True) as response:
                 for text in response.iter_text():
                     parts.append(text)
                     if time.monotonic() > deadline:
                         break
         except httpx.ReadTimeout:
             pass  # quiet for `quiet` seconds: the history has been sent
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise self._transport_error(exc, "GET", url) from None
         return "".join(parts)
 
     async def alogs(
@@ -665,24 +632,18 @@ class LlamaSwapProvider(TokenizerMixin):
             return await self._arun(ops.logs(self._target, timeout))
         _check_quiet(quiet)
         await self._arun(ops.check_log_source(self._target, source))
-        url = self._target.url(ops.log_stream_path(source, history=True))
         deadline = time.monotonic() + 20 * quiet
         parts: list[str] = []
+        path = ops.log_stream_path(source, history=True)
+        failed = self._log_failed(source)
         try:
-            async with self.async_http_client.stream(
-                "GET", url, headers=self._headers, timeout=_quiet_timeout(quiet)
-            ) as response:
-                if response.is_error:
-                    await response.aread()
-                    await self._arun(ops.log_stream_failed(self._target, response, source))
+            async with self._astream(path, _quiet_timeout(quiet), failed, quiet=True) as response:
                 async for text in response.aiter_text():
                     parts.append(text)
                     if time.monotonic() > deadline:
                         break
         except httpx.ReadTimeout:
             pass  # quiet for `quiet` seconds: the history has been sent
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise self._transport_error(exc, "GET", url) from None
         return "".join(parts)
 
     def stream_logs(
@@ -700,17 +661,9 @@ class LlamaSwapProvider(TokenizerMixin):
         (``break``) to disconnect. An unknown source raises :class:`NotFoundError`.
         """
         self._run(ops.check_log_source(self._target, source))
-        url = self._target.url(ops.log_stream_path(source, history=history))
-        try:
-            with self.http_client.stream(
-                "GET", url, headers=self._headers, timeout=timeout
-            ) as response:
-                if response.is_error:
-                    response.read()
-                    self._run(ops.log_stream_failed(self._target, response, source))
-                yield from response.iter_lines()
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise self._transport_error(exc, "GET", url) from None
+        path = ops.log_stream_path(source, history=history)
+        with self._stream(path, timeout, self._log_failed(source)) as response:
+            yield from response.iter_lines()
 
     async def astream_logs(
         self,
@@ -721,17 +674,60 @@ class LlamaSwapProvider(TokenizerMixin):
     ) -> AsyncIterator[str]:
         """Async :meth:`stream_logs`."""
         await self._arun(ops.check_log_source(self._target, source))
-        url = self._target.url(ops.log_stream_path(source, history=history))
+        path = ops.log_stream_path(source, history=history)
+        async with self._astream(path, timeout, self._log_failed(source)) as response:
+            async for line in response.aiter_lines():
+                yield line
+
+    def _log_failed(self, source: str | None) -> Callable[[httpx.Response], Op[NoReturn]]:
+        return lambda response: ops.log_stream_failed(self._target, response, source)
+
+    @contextlib.contextmanager
+    def _stream(
+        self,
+        path: str,
+        timeout: TimeoutArg,
+        failed: Callable[[httpx.Response], Op[NoReturn]],
+        *,
+        quiet: bool = False,
+    ) -> Iterator[httpx.Response]:
+        """``GET path`` as a stream; an error status raises ``failed``'s typed error."""
+        url = self._target.url(path)
+        try:
+            with self.http_client.stream(
+                "GET", url, headers=self._headers, timeout=timeout
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    self._run(failed(response))
+                yield response
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            if quiet and isinstance(exc, httpx.ReadTimeout):
+                raise  # the caller's sign that the history has been sent
+            raise self._transport_error(exc, "GET", url) from None
+
+    @contextlib.asynccontextmanager
+    async def _astream(
+        self,
+        path: str,
+        timeout: TimeoutArg,
+        failed: Callable[[httpx.Response], Op[NoReturn]],
+        *,
+        quiet: bool = False,
+    ) -> AsyncIterator[httpx.Response]:
+        """The async twin of :meth:`_stream`."""
+        url = self._target.url(path)
         try:
             async with self.async_http_client.stream(
                 "GET", url, headers=self._headers, timeout=timeout
             ) as response:
                 if response.is_error:
                     await response.aread()
-                    await self._arun(ops.log_stream_failed(self._target, response, source))
-                async for line in response.aiter_lines():
-                    yield line
+                    await self._arun(failed(response))
+                yield response
         except (httpx.TransportError, httpx.DecodingError) as exc:
+            if quiet and isinstance(exc, httpx.ReadTimeout):
+                raise  # the caller's sign that the history has been sent
             raise self._transport_error(exc, "GET", url) from None
 
     # -- drivers ---------------------------------------------------------------------------
