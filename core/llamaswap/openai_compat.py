@@ -20,11 +20,13 @@ the same name, so ``except llamaswap.NotFoundError`` catches every flavour.
 from __future__ import annotations
 
 import typing
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
 import httpx
 import openai
+from openai._streaming import ServerSentEvent
 
 from llamaswap import errors
 from llamaswap._wire import (
@@ -37,6 +39,7 @@ from llamaswap._wire import (
 )
 from llamaswap.answer_checks import request_json
 from llamaswap.loading import LOADING_FIELD, loading_text
+from llamaswap.stream_guard import PARSED_EVENTS
 
 LIST_TIMEOUT = 10.0
 """Bound on ``GET /v1/models`` when naming the served ids in an error (it never loads)."""
@@ -190,6 +193,11 @@ class ClosingStream(openai.Stream[_T]):
         finally:
             self.close()
 
+    def _iter_events(self) -> Iterator[ServerSentEvent]:
+        parsed = self.response.extensions.get(PARSED_EVENTS)
+        for sse in super()._iter_events():
+            yield _reuse(sse, parsed)
+
 
 class ClosingAsyncStream(openai.AsyncStream[_T]):
     """The async twin of :class:`ClosingStream` (``break`` and task cancellation)."""
@@ -200,6 +208,34 @@ class ClosingAsyncStream(openai.AsyncStream[_T]):
                 yield separate_loading(item)
         finally:
             await self.close()
+
+    async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
+        parsed = self.response.extensions.get(PARSED_EVENTS)
+        async for sse in super()._iter_events():
+            yield _reuse(sse, parsed)
+
+
+class _ParsedEvent(ServerSentEvent):
+    """An SDK event whose JSON the stream guard already decoded."""
+
+    def __init__(self, sse: ServerSentEvent, value: Any) -> None:
+        super().__init__(event=sse.event, data=sse.data, id=sse.id, retry=sse.retry)
+        self._value = value
+
+    def json(self) -> Any:
+        return self._value
+
+
+def _reuse(sse: ServerSentEvent, parsed: deque[tuple[bytes, Any]] | None) -> ServerSentEvent:
+    """``sse`` carrying the guard's parse of it, when the guard saw it (each JSON once).
+
+    The guard and the SDK read the same bytes in the same order, so the guard's oldest
+    waiting event is this one; anything else (a reader that fell far behind) decodes as
+    the SDK does.
+    """
+    if parsed and parsed[0][0] == sse.data.strip().encode():
+        return _ParsedEvent(sse, parsed.popleft()[1])
+    return sse
 
 
 def separate_loading(item: _T) -> _T:

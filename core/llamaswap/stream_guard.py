@@ -17,7 +17,7 @@ and a non-streamed answer that is not the API's JSON raise :class:`ResponseDecod
 from __future__ import annotations
 
 import json
-import re
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -39,7 +39,9 @@ from llamaswap.errors import (
 )
 
 _GUARDED_SUFFIXES = ("/chat/completions", "/completions")
-_FINISH = re.compile(rb'"finish_reason"\s*:\s*"')
+_KEEP_PARSED = 256
+PARSED_EVENTS = "llamaswap.parsed_events"
+"""The ``response.extensions`` key under which a guarded stream's parsed events wait."""
 
 
 class StreamScanner:
@@ -52,6 +54,9 @@ class StreamScanner:
         self.finished = False
         self.events = 0
         self._partial = b""
+        # Each event as parsed here, for the OpenAI SDK streams of openai_compat to take
+        # instead of decoding it again; bounded, since a raw httpx reader takes none.
+        self.parsed: deque[tuple[bytes, Any]] = deque(maxlen=_KEEP_PARSED)
 
     @property
     def complete(self) -> bool:
@@ -87,9 +92,12 @@ class StreamScanner:
             if payload == b"[DONE]":
                 self.done = True
                 return
-            check_stream_event(payload, self.events, self._subject)
-            if _FINISH.search(payload):
-                self.finished = True
+            event = check_stream_event(payload, self.events, self._subject)
+            self.parsed.append((payload, event))
+            if not self.finished:
+                self.finished = any(
+                    isinstance(c.get("finish_reason"), str) for c in event.get("choices") or ()
+                )
         elif line.startswith(b"{"):
             self._appended_error(line)
 
@@ -210,7 +218,9 @@ def _inspect(
     body = request_json(request)
     model = body.get("model") if isinstance(body.get("model"), str) else None
     if _guarded(request, response):
-        response.stream = guard(response.stream, StreamScanner(model, request))
+        scanner = StreamScanner(model, request)
+        response.stream = guard(response.stream, scanner)
+        response.extensions = {**response.extensions, PARSED_EVENTS: scanner.parsed}
         return response
     if body.get("stream") is True and request.url.path.endswith(_GUARDED_SUFFIXES):
         error = not_a_stream(request, response, model)
