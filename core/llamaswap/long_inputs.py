@@ -33,9 +33,7 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from llamaswap._ops import Target, fail
+from llamaswap._ops import Target, listed, route
 from llamaswap._wire import Call
 from llamaswap.errors import (
     APIError,
@@ -44,7 +42,6 @@ from llamaswap.errors import (
     NotFoundError,
     UnsupportedFeatureError,
 )
-from llamaswap.records import parse_models
 from llamaswap.tokens import AnswerCache, tokenize_op
 
 if TYPE_CHECKING:
@@ -99,8 +96,8 @@ class _ModelFacts:
 _FACTS: weakref.WeakKeyDictionary[Any, dict[str, _ModelFacts]] = weakref.WeakKeyDictionary()
 
 
-def _facts(provider: LlamaSwapProvider, model: str) -> _ModelFacts:
-    per_model = _FACTS.setdefault(provider, {})
+def _facts(owner: object, model: str) -> _ModelFacts:
+    per_model = _FACTS.setdefault(owner, {})
     return per_model.setdefault(model, _ModelFacts())
 
 
@@ -163,21 +160,15 @@ def _context_length(target: Target, model: str) -> Generator[Step, Any, int | No
     costs one request, never a second one to the embeddings endpoint.
     """
     try:
-        response = yield Call("GET", target.url("/v1/models"))
+        models = yield from listed(target, quiet=False)
+    except APIError as exc:
+        if exc.status_code in (401, 403):
+            raise
+        return None
     except LlamaSwapError:
         return None
-    if response.status_code in (401, 403):
-        yield from fail(target, response)
-    try:
-        if response.is_error:
-            return None
-        models = parse_models(response.json())
-    except (LlamaSwapError, ValueError):
-        return None
-    for info in models:
-        if info.id == model or model in info.aliases:
-            return info.context_length
-    return None
+    info = route(model, models)
+    return info.context_length if info is not None else None
 
 
 def _specials(
@@ -334,6 +325,35 @@ def _check(texts: Sequence[str], max_input_tokens: int | None) -> list[str]:
     return items
 
 
+def embed_op(
+    target: Target,
+    cache: AnswerCache,
+    owner: object,
+    texts: Sequence[str],
+    *,
+    model: str,
+    split: bool,
+    max_input_tokens: int | None,
+    batch_size: int | None,
+) -> EmbedOp:
+    """The operation behind :func:`embed_in_context`; ``owner`` keys what is learnt."""
+    items = _check(texts, max_input_tokens)
+    if not items:
+        return []
+    return (
+        yield from _embed_op(
+            target,
+            cache,
+            _facts(owner, model),
+            items,
+            model=model,
+            split=split,
+            max_input_tokens=max_input_tokens,
+            batch_size=batch_size,
+        )
+    )
+
+
 def embed_in_context(
     provider: LlamaSwapProvider,
     texts: Sequence[str],
@@ -357,35 +377,14 @@ def embed_in_context(
         max_input_tokens: a limit below the model's own (``None``: the model's).
         batch_size: most inputs per ``send`` (``None``: all at once).
     """
-    items = _check(texts, max_input_tokens)
-    if not items:
-        return []
-    op = _embed_op(
-        provider._target,
-        provider._answers,
-        _facts(provider, model),
-        items,
+    return provider.embed_in_context(
+        texts,
         model=model,
-        split=split_long_inputs,
+        send=send,
+        split_long_inputs=split_long_inputs,
         max_input_tokens=max_input_tokens,
         batch_size=batch_size,
     )
-    try:
-        step = next(op)
-        while True:
-            try:
-                answer: Any = (
-                    [list(v) for v in send(step.inputs)]
-                    if isinstance(step, EmbedRequest)
-                    else provider._send(step)
-                )
-            except LlamaSwapError as exc:
-                step = op.throw(exc)
-            else:
-                step = op.send(answer)
-    except StopIteration as done:
-        result: list[Vector] = done.value
-        return result
 
 
 async def aembed_in_context(
@@ -399,33 +398,11 @@ async def aembed_in_context(
     batch_size: int | None = None,
 ) -> list[Vector]:
     """Async :func:`embed_in_context` (``send`` is awaited)."""
-    items = _check(texts, max_input_tokens)
-    if not items:
-        return []
-    op = _embed_op(
-        provider._target,
-        provider._answers,
-        _facts(provider, model),
-        items,
+    return await provider.aembed_in_context(
+        texts,
         model=model,
-        split=split_long_inputs,
+        send=send,
+        split_long_inputs=split_long_inputs,
         max_input_tokens=max_input_tokens,
         batch_size=batch_size,
     )
-    try:
-        step = next(op)
-        while True:
-            try:
-                answer: Any
-                if isinstance(step, EmbedRequest):
-                    answer = [list(v) for v in await send(step.inputs)]
-                else:
-                    response: httpx.Response = await provider._asend(step)
-                    answer = response
-            except LlamaSwapError as exc:
-                step = op.throw(exc)
-            else:
-                step = op.send(answer)
-    except StopIteration as done:
-        result: list[Vector] = done.value
-        return result

@@ -13,13 +13,22 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 
 from llamaswap import _ops as ops
+from llamaswap import long_inputs
 from llamaswap._ops import Op, Target
 from llamaswap._version import __version__
 from llamaswap._wire import (
@@ -37,6 +46,7 @@ from llamaswap.errors import (
 )
 from llamaswap.events import Event, aiter_frames, decode_event, iter_frames
 from llamaswap.images import ImageResult
+from llamaswap.long_inputs import EmbedInput
 from llamaswap.pool import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
@@ -732,32 +742,46 @@ class LlamaSwapProvider(TokenizerMixin):
 
     # -- drivers ---------------------------------------------------------------------------
 
-    def _run(self, op: Op[T]) -> T:
-        """Drive an operation with blocking sends."""
+    def _run(self, op: Generator[Any, Any, T], other: Callable[[Any], Any] | None = None) -> T:
+        """Drive an operation with blocking sends.
+
+        A step that is not a :class:`Call` (the caller's own request, such as
+        :meth:`embed_in_context`'s batches) goes to ``other``.
+        """
         try:
-            call = next(op)
+            step = next(op)
             while True:
                 try:
-                    response = self._send(call)
+                    if isinstance(step, Call):
+                        answer = self._send(step)
+                    else:
+                        assert other is not None, f"nothing handles {step!r}"
+                        answer = other(step)
                 except LlamaSwapError as exc:
-                    call = op.throw(exc)
+                    step = op.throw(exc)
                 else:
-                    call = op.send(response)
+                    step = op.send(answer)
         except StopIteration as done:
             result: T = done.value
             return result
 
-    async def _arun(self, op: Op[T]) -> T:
-        """Drive an operation with awaited sends."""
+    async def _arun(
+        self, op: Generator[Any, Any, T], other: Callable[[Any], Awaitable[Any]] | None = None
+    ) -> T:
+        """Drive an operation with awaited sends (``other`` as in :meth:`_run`, awaited)."""
         try:
-            call = next(op)
+            step = next(op)
             while True:
                 try:
-                    response = await self._asend(call)
+                    if isinstance(step, Call):
+                        answer = await self._asend(step)
+                    else:
+                        assert other is not None, f"nothing handles {step!r}"
+                        answer = await other(step)
                 except LlamaSwapError as exc:
-                    call = op.throw(exc)
+                    step = op.throw(exc)
                 else:
-                    call = op.send(response)
+                    step = op.send(answer)
         except StopIteration as done:
             result: T = done.value
             return result
@@ -822,6 +846,61 @@ class LlamaSwapProvider(TokenizerMixin):
         return transport_error(
             exc, base_url=self.base_url, where=f"{method} {url}", secret=self._dsn.api_key
         )
+
+    # -- embeddings within the model's context (llamaswap.long_inputs) ---------------------
+
+    def embed_in_context(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str,
+        send: Callable[[list[EmbedInput]], Sequence[Sequence[float]]],
+        split_long_inputs: bool = True,
+        max_input_tokens: int | None = None,
+        batch_size: int | None = None,
+    ) -> list[list[float]]:
+        """One vector per text from ``send``, every input within ``model``'s context.
+
+        ``send`` is the caller's embeddings client; see :func:`llamaswap.embed_in_context`.
+        """
+        op = long_inputs.embed_op(
+            self._target,
+            self._answers,
+            self,
+            texts,
+            model=model,
+            split=split_long_inputs,
+            max_input_tokens=max_input_tokens,
+            batch_size=batch_size,
+        )
+        return self._run(op, lambda batch: [list(v) for v in send(batch.inputs)])
+
+    async def aembed_in_context(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str,
+        send: Callable[[list[EmbedInput]], Awaitable[Sequence[Sequence[float]]]],
+        split_long_inputs: bool = True,
+        max_input_tokens: int | None = None,
+        batch_size: int | None = None,
+    ) -> list[list[float]]:
+        """Async :meth:`embed_in_context` (``send`` is awaited)."""
+
+        async def other(batch: long_inputs.EmbedRequest) -> list[list[float]]:
+            return [list(v) for v in await send(batch.inputs)]
+
+        op = long_inputs.embed_op(
+            self._target,
+            self._answers,
+            self,
+            texts,
+            model=model,
+            split=split_long_inputs,
+            max_input_tokens=max_input_tokens,
+            batch_size=batch_size,
+        )
+        return await self._arun(op, other)
 
 
 def _openai_compat() -> Any:
