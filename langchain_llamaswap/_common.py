@@ -181,3 +181,23 @@ class LlamaSwapConnection(BaseModel):
     @classmethod
     def _cert_pair(cls, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value  # JSON turns tuples into lists
+
+
+def serializable_connection(model: LlamaSwapConnection) -> dict[str, Any]:
+    """The pool and TLS settings ``dumpd`` may keep: those that differ from the defaults.
+
+    An ``ssl.SSLContext`` cannot be written down, and a certificate tuple's third item is
+    its key's password: both are left out (pass a CA path and an unencrypted key file to
+    keep TLS settings across ``dumpd``/``loads``).
+    """
+    kept: dict[str, Any] = {}
+    if model.max_connections != DEFAULT_MAX_CONNECTIONS:
+        kept["max_connections"] = model.max_connections
+    if model.max_keepalive_connections != DEFAULT_MAX_KEEPALIVE_CONNECTIONS:
+        kept["max_keepalive_connections"] = model.max_keepalive_connections
+    if isinstance(model.verify, str) or model.verify is False:
+        kept["verify"] = model.verify
+    cert = model.cert
+    if isinstance(cert, str) or (isinstance(cert, tuple) and len(cert) == 2):
+        kept["cert"] = list(cert) if isinstance(cert, tuple) else cert
+    return kept

@@ -36,6 +36,7 @@ from langchain_llamaswap._common import (
     LlamaSwapConnection,
     llamaswap_error,
     openai_client_kwargs,
+    serializable_connection,
 )
 from llamaswap import (
     ENV_API_KEY,
@@ -348,7 +349,7 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         return {"dsn": ENV_DSN, "openai_api_key": ENV_API_KEY}
 
     def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
-        """Serialize with this class's secret ids.
+        """Serialize with this class's secret ids and the pool and TLS settings that can be.
 
         LangChain merges ``lc_secrets`` up the class tree with the parent's entry last, so
         ``ChatOpenAI``'s ``OPENAI_API_KEY`` would name the key; it is ``LLAMASWAP_API_KEY``.
@@ -356,6 +357,7 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         serialized = super().to_json()
         kwargs = serialized.get("kwargs")
         if isinstance(kwargs, dict):
+            kwargs.update(serializable_connection(self))
             for field, env in self.lc_secrets.items():
                 value = kwargs.get(field)
                 if isinstance(value, dict) and value.get("type") == "secret":
