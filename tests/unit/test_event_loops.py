@@ -85,8 +85,34 @@ class ModelsHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        answer = EMBEDDING if self.path.endswith("/embeddings") else COMPLETION
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+COMPLETION = {
+    "id": "c",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "qwen",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+    ],
+}
+EMBEDDING = {
+    "object": "list",
+    "model": "qwen",
+    "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
+}
 
 
 def test_real_connections_across_loops_and_threads_leave_no_resource_warning() -> None:
@@ -110,3 +136,36 @@ def test_real_connections_across_loops_and_threads_leave_no_resource_warning() -
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_llama_index_classes_across_loops_and_threads_leave_no_resource_warning() -> None:
+    """LlamaIndex's SDK clients ride core's per-loop pools, as LangChain's do (issue 11)."""
+    from llama_index.core.llms import ChatMessage
+
+    from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelsHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dsn = f"http://127.0.0.1:{server.server_port}"
+    llm = LlamaSwap(model="qwen", dsn=dsn, context_window=2048)
+    embedding = LlamaSwapEmbedding(model="qwen", dsn=dsn, split_long_inputs=False)
+    answers: list[str] = []
+
+    async def calls() -> None:
+        for _ in range(2):
+            answers.append(str((await llm.achat([ChatMessage(role="user", content="x")])).message))
+            assert await embedding.aget_text_embedding("x") == [0.5, 0.25]
+
+    try:
+        for _ in range(10):
+            asyncio.run(calls())
+        threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == ["assistant: hi"] * 24

@@ -54,7 +54,8 @@ def test_round_trip_keeps_pool_and_tls_settings(
     model = ChatLlamaSwap(model="qwen", dsn=DSN, **settings)
     restored = round_trip(model, monkeypatch)
     assert restored.provider.pool_settings == model.provider.pool_settings
-    assert restored.provider.pool_settings == PoolSettings(**{**PoolSettings().__dict__, **settings})
+    expected = PoolSettings(**{**PoolSettings().__dict__, **settings})
+    assert restored.provider.pool_settings == expected
     assert restored.provider is model.provider  # same address, key and settings: one pool
 
 
