@@ -7,10 +7,13 @@ must neither leak an unclosed client nor share connections across loops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import threading
+from collections.abc import Callable, Coroutine, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -115,27 +118,39 @@ EMBEDDING = {
 }
 
 
-def test_real_connections_across_loops_and_threads_leave_no_resource_warning() -> None:
+@contextlib.contextmanager
+def local_server() -> Iterator[str]:
+    """A keep-alive HTTP server on loopback answering as llama-swap would; yields its URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), ModelsHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    provider = LlamaSwapProvider(f"http://127.0.0.1:{server.server_port}")
-
-    async def calls() -> None:
-        for _ in range(3):
-            assert [m.id for m in await provider.alist_models()] == ["qwen"]
-
     try:
-        for _ in range(20):
-            asyncio.run(calls())
-        threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        gc.collect()
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def across_loops_and_threads(calls: Callable[[], Coroutine[Any, Any, None]], runs: int) -> None:
+    """``asyncio.run(calls())`` ``runs`` times, then once in each of two threads' loops."""
+    for _ in range(runs):
+        asyncio.run(calls())
+    threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    gc.collect()
+
+
+def test_real_connections_across_loops_and_threads_leave_no_resource_warning() -> None:
+    with local_server() as url:
+        provider = LlamaSwapProvider(url)
+
+        async def calls() -> None:
+            for _ in range(3):
+                assert [m.id for m in await provider.alist_models()] == ["qwen"]
+
+        across_loops_and_threads(calls, 20)
 
 
 def test_llama_index_classes_across_loops_and_threads_leave_no_resource_warning() -> None:
@@ -144,28 +159,16 @@ def test_llama_index_classes_across_loops_and_threads_leave_no_resource_warning(
 
     from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelsHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    dsn = f"http://127.0.0.1:{server.server_port}"
-    llm = LlamaSwap(model="qwen", dsn=dsn, context_window=2048)
-    embedding = LlamaSwapEmbedding(model="qwen", dsn=dsn, split_long_inputs=False)
     answers: list[str] = []
+    with local_server() as url:
+        llm = LlamaSwap(model="qwen", dsn=url, context_window=2048)
+        embedding = LlamaSwapEmbedding(model="qwen", dsn=url, split_long_inputs=False)
 
-    async def calls() -> None:
-        for _ in range(2):
-            answers.append(str((await llm.achat([ChatMessage(role="user", content="x")])).message))
-            assert await embedding.aget_text_embedding("x") == [0.5, 0.25]
+        async def calls() -> None:
+            for _ in range(2):
+                reply = await llm.achat([ChatMessage(role="user", content="x")])
+                answers.append(str(reply.message))
+                assert await embedding.aget_text_embedding("x") == [0.5, 0.25]
 
-    try:
-        for _ in range(10):
-            asyncio.run(calls())
-        threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        gc.collect()
-    finally:
-        server.shutdown()
-        server.server_close()
+        across_loops_and_threads(calls, 10)
     assert answers == ["assistant: hi"] * 24
