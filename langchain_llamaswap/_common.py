@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
-from pydantic import SecretStr
+from langchain_core.utils import secret_from_env
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from langchain_llamaswap.errors import llamaswap_error as llamaswap_error
 from llamaswap import (
@@ -25,6 +26,7 @@ from llamaswap import (
 )
 from llamaswap import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY  # tests import it here
 from llamaswap import openai_compat as compat
+from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
 
 
 def provider_async_client(provider: LlamaSwapProvider) -> httpx.AsyncClient:
@@ -123,3 +125,79 @@ def openai_client_kwargs(
         default_headers=default_headers,
         default_query=default_query,
     )
+
+
+class LlamaSwapConnection(BaseModel):
+    """The address, pool and TLS fields every LangChain class shares, and its ``.provider``.
+
+    A class names its key and plain-address fields in ``_key_field`` / ``_base_field``
+    (``ChatLlamaSwap`` keeps ``ChatOpenAI``'s ``openai_api_key`` / ``openai_api_base``).
+    """
+
+    _key_field: ClassVar[str] = "api_key"
+    _base_field: ClassVar[str] = "base_url"
+
+    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
+    """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
+
+    verify: Any = Field(default=True, exclude=True)
+    """TLS verification: ``True``, ``False``, a CA bundle path (a self-signed llama-swap)
+    or an ``ssl.SSLContext``, as httpx takes it."""
+
+    cert: Any = Field(default=None, exclude=True, repr=False)
+    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
+
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
+    """The size of the shared pool (default 1,000, as the OpenAI SDK)."""
+
+    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
+    """Idle connections the pool keeps open (default 100)."""
+
+    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
+
+    @property
+    def provider(self) -> LlamaSwapProvider:
+        """The shared :class:`llamaswap.LlamaSwapProvider` for this address (list, load...)."""
+        if self._provider is None:
+            self._provider = resolve_provider(
+                self.dsn,
+                getattr(self, self._base_field),
+                getattr(self, self._key_field),
+                **connection_options(self),
+            )
+        return self._provider
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_rule(cls, data: Any) -> Any:
+        return explicit_address(data)
+
+    @field_validator("dsn", "api_key", "openai_api_key", mode="after", check_fields=False)
+    @classmethod
+    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
+        return as_secret(value)
+
+    @field_validator("cert", mode="before")
+    @classmethod
+    def _cert_pair(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value  # JSON turns tuples into lists
+
+
+def serializable_connection(model: LlamaSwapConnection) -> dict[str, Any]:
+    """The pool and TLS settings ``dumpd`` may keep: those that differ from the defaults.
+
+    An ``ssl.SSLContext`` cannot be written down, and a certificate tuple's third item is
+    its key's password: both are left out (pass a CA path and an unencrypted key file to
+    keep TLS settings across ``dumpd``/``loads``).
+    """
+    kept: dict[str, Any] = {}
+    if model.max_connections != DEFAULT_MAX_CONNECTIONS:
+        kept["max_connections"] = model.max_connections
+    if model.max_keepalive_connections != DEFAULT_MAX_KEEPALIVE_CONNECTIONS:
+        kept["max_keepalive_connections"] = model.max_keepalive_connections
+    if isinstance(model.verify, str) or model.verify is False:
+        kept["verify"] = model.verify
+    cert = model.cert
+    if isinstance(cert, str) or (isinstance(cert, tuple) and len(cert) == 2):
+        kept["cert"] = list(cert) if isinstance(cert, tuple) else cert
+    return kept

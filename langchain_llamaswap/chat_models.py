@@ -27,31 +27,25 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
-    field_validator,
     model_validator,
 )
 from typing_extensions import Self
 
 from langchain_llamaswap._common import (
-    as_secret,
-    connection_options,
-    explicit_address,
+    LlamaSwapConnection,
     llamaswap_error,
     openai_client_kwargs,
-    resolve_provider,
+    serializable_connection,
 )
 from llamaswap import (
     ENV_API_KEY,
     ENV_DSN,
     LOADING_EVENT,
     LOADING_FIELD,
-    LlamaSwapProvider,
     LoadingProgress,
 )
 from llamaswap import openai_compat as compat
-from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
 
 PROVIDER_NAME = "llamaswap"
 _RUN_PREFIX = "lc_run--"
@@ -70,7 +64,7 @@ _DictOrPydanticClass = dict[str, Any] | type[BaseModel]
 _DictOrPydantic = dict[str, Any] | BaseModel
 
 
-class ChatLlamaSwap(ChatOpenAI):
+class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
     r"""Chat with any model llama-swap serves (llama.cpp and other OpenAI-style servers).
 
     llama-swap starts the model a request names and stops the others, so one endpoint
@@ -298,22 +292,6 @@ class ChatLlamaSwap(ChatOpenAI):
     """Maximum number of tokens to generate, sent as ``max_tokens`` (not aliased, unlike
     ``ChatOpenAI``'s ``max_completion_tokens``, which older llama.cpp builds ignore)."""
 
-    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
-    """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
-
-    verify: Any = Field(default=True, exclude=True)
-    """TLS verification: ``True``, ``False``, a CA bundle path (a self-signed llama-swap)
-    or an ``ssl.SSLContext``, as httpx takes it."""
-
-    cert: Any = Field(default=None, exclude=True)
-    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
-
-    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
-    """The size of the shared pool (default 1,000, as the OpenAI SDK)."""
-
-    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
-    """Idle connections the pool keeps open (default 100)."""
-
     openai_api_key: SecretStr | str | None = Field(  # type: ignore[assignment]
         alias="api_key", default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
@@ -357,6 +335,9 @@ class ChatLlamaSwap(ChatOpenAI):
 
     model_config = ConfigDict(populate_by_name=True)
 
+    _key_field = "openai_api_key"
+    _base_field = "openai_api_base"
+
     @property
     def _llm_type(self) -> str:
         """Return type of chat model."""
@@ -368,7 +349,7 @@ class ChatLlamaSwap(ChatOpenAI):
         return {"dsn": ENV_DSN, "openai_api_key": ENV_API_KEY}
 
     def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
-        """Serialize with this class's secret ids.
+        """Serialize with this class's secret ids and the pool and TLS settings that can be.
 
         LangChain merges ``lc_secrets`` up the class tree with the parent's entry last, so
         ``ChatOpenAI``'s ``OPENAI_API_KEY`` would name the key; it is ``LLAMASWAP_API_KEY``.
@@ -376,6 +357,7 @@ class ChatLlamaSwap(ChatOpenAI):
         serialized = super().to_json()
         kwargs = serialized.get("kwargs")
         if isinstance(kwargs, dict):
+            kwargs.update(serializable_connection(self))
             for field, env in self.lc_secrets.items():
                 value = kwargs.get(field)
                 if isinstance(value, dict) and value.get("type") == "secret":
@@ -391,27 +373,6 @@ class ChatLlamaSwap(ChatOpenAI):
     def get_lc_namespace(cls) -> list[str]:
         """``["langchain_llamaswap", "chat_models"]``."""
         return ["langchain_llamaswap", "chat_models"]
-
-    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN (list, load, unload...)."""
-        if self._provider is None:
-            self._provider = resolve_provider(
-                self.dsn, self.openai_api_base, self.openai_api_key, **connection_options(self)
-            )
-        return self._provider
-
-    @model_validator(mode="before")
-    @classmethod
-    def _address_rule(cls, data: Any) -> Any:
-        return explicit_address(data)
-
-    @field_validator("dsn", "openai_api_key", mode="after")
-    @classmethod
-    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
-        return as_secret(value)
 
     @model_validator(mode="after")
     def validate_environment(self) -> Self:

@@ -8,37 +8,26 @@ import openai
 from langchain_core.embeddings import Embeddings
 from langchain_core.utils import secret_from_env
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
-    field_validator,
     model_validator,
 )
 from typing_extensions import Self
 
-from langchain_llamaswap._common import (
-    as_secret,
-    connection_options,
-    explicit_address,
-    openai_client_kwargs,
-    resolve_provider,
-)
+from langchain_llamaswap._common import LlamaSwapConnection, openai_client_kwargs
 from langchain_llamaswap.errors import reraise
 from llamaswap import (
     ENV_API_KEY,
-    ENV_DSN,
     EmbedInput,
-    LlamaSwapProvider,
     aembed_in_context,
     embed_in_context,
 )
 from llamaswap import openai_compat as compat
-from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
 
 
-class LlamaSwapEmbeddings(BaseModel, Embeddings):
+class LlamaSwapEmbeddings(LlamaSwapConnection, Embeddings):
     """Embed text with an embedding model served by llama-swap (``POST /v1/embeddings``).
 
     Texts go out as plain strings in batches of ``chunk_size``, with no tiktoken. A text
@@ -106,22 +95,6 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
     model: str
     """The llama-swap model id or alias of an embedding model."""
 
-    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
-    """``llama-swap://[key@]host[:port]``; a secret because it may hold the key."""
-
-    verify: Any = Field(default=True, exclude=True)
-    """TLS verification: ``True``, ``False``, a CA bundle path (a self-signed llama-swap)
-    or an ``ssl.SSLContext``, as httpx takes it."""
-
-    cert: Any = Field(default=None, exclude=True)
-    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
-
-    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
-    """The size of the shared pool (default 1,000, as the OpenAI SDK)."""
-
-    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
-    """Idle connections the pool keeps open (default 100)."""
-
     api_key: SecretStr | str | None = Field(
         default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
@@ -164,27 +137,6 @@ class LlamaSwapEmbeddings(BaseModel, Embeddings):
     _async_client: openai.AsyncOpenAI = PrivateAttr()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
-
-    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
-        if self._provider is None:
-            self._provider = resolve_provider(
-                self.dsn, self.base_url, self.api_key, **connection_options(self)
-            )
-        return self._provider
-
-    @model_validator(mode="before")
-    @classmethod
-    def _address_rule(cls, data: Any) -> Any:
-        return explicit_address(data)
-
-    @field_validator("dsn", "api_key", mode="after")
-    @classmethod
-    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
-        return as_secret(value)
 
     @model_validator(mode="after")
     def _build_clients(self) -> Self:

@@ -119,3 +119,11 @@ __all__ = [
     "llamaswap_error",
     "reraise",
 ]
+
+
+class PoolTimeoutError(compat.PoolTimeoutError, lc.ModelTimeoutError):
+    """No pooled connection came free in time (``llamaswap.PoolTimeoutError``), nothing sent."""
+
+
+_TRIPLES[compat.PoolTimeoutError] = PoolTimeoutError
+__all__ += ["PoolTimeoutError"]

@@ -25,7 +25,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
     ValidationError,
     create_model,
@@ -34,23 +33,15 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from langchain_llamaswap._common import (
-    as_secret,
-    connection_options,
-    explicit_address,
-    resolve_provider,
-)
+from langchain_llamaswap._common import LlamaSwapConnection
 from llamaswap import (
     ENV_API_KEY,
-    ENV_DSN,
     GeneratedImage,
     ImageResult,
     LlamaSwapError,
-    LlamaSwapProvider,
 )
 from llamaswap.errors import APIError
 from llamaswap.images import image_from_bytes, normalize_size
-from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
 
 MAX_IMAGES_PER_CALL = 4
 
@@ -122,7 +113,7 @@ def _explain_validation_error(error: ValidationError) -> str:
     )
 
 
-class LlamaSwapImageTool(BaseTool):
+class LlamaSwapImageTool(LlamaSwapConnection, BaseTool):
     """Generate images with an image model behind llama-swap (``/v1/images/generations``).
 
     The tool returns ``(content, artifact)`` (``response_format="content_and_artifact"``):
@@ -194,22 +185,6 @@ class LlamaSwapImageTool(BaseTool):
     model: str
     """The llama-swap id of the image model."""
 
-    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
-    """``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``."""
-
-    verify: Any = Field(default=True, exclude=True)
-    """TLS verification: ``True``, ``False``, a CA bundle path (a self-signed llama-swap)
-    or an ``ssl.SSLContext``, as httpx takes it."""
-
-    cert: Any = Field(default=None, exclude=True)
-    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
-
-    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
-    """The size of the shared pool (default 1,000, as the OpenAI SDK)."""
-
-    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
-    """Idle connections the pool keeps open (default 100)."""
-
     api_key: SecretStr | str | None = Field(
         default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
@@ -238,15 +213,9 @@ class LlamaSwapImageTool(BaseTool):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
-    @field_validator("dsn", "api_key", mode="after")
-    @classmethod
-    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
-        return as_secret(value)
-
     @model_validator(mode="after")
     def _check_and_schema(self) -> Self:
-        # A malformed DSN fails here, as for the other classes, not at the first render.
-        resolve_provider(self.dsn, self.base_url, self.api_key, **connection_options(self))
+        _ = self.provider  # a malformed DSN fails here, as for the other classes
         if isinstance(self.output_dir, str):
             self.output_dir = Path(self.output_dir)
         if self.default_size is not None:
@@ -259,22 +228,6 @@ class LlamaSwapImageTool(BaseTool):
             if self.args_schema is ImageGenerationInput:
                 self.args_schema = _schema_with_sizes(allowed)
         return self
-
-    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
-        if self._provider is None:
-            self._provider = resolve_provider(
-                self.dsn, self.base_url, self.api_key, **connection_options(self)
-            )
-        return self._provider
-
-    @model_validator(mode="before")
-    @classmethod
-    def _address_rule(cls, data: Any) -> Any:
-        return explicit_address(data)
 
     def _request(
         self, size: str | None, negative_prompt: str | None, seed: int | None

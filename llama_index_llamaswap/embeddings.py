@@ -13,19 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.constants import DEFAULT_EMBED_BATCH_SIZE
 from openai import AsyncOpenAI, OpenAI
 from openai.types import CreateEmbeddingResponse
 
-from llama_index_llamaswap._common import (
-    async_http_client,
-    resolve_provider,
-    stored_dsn,
-    sync_http_client,
-)
+from llama_index_llamaswap._common import HasProvider, connect
 from llamaswap import (
     EmbedInput,
     LlamaSwapProvider,
@@ -34,15 +28,9 @@ from llamaswap import (
     embed_in_context,
 )
 from llamaswap import openai_compat as compat
-from llamaswap.pool import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
-    CertArg,
-    VerifyArg,
-)
 
 
-class LlamaSwapEmbedding(BaseEmbedding):
+class LlamaSwapEmbedding(HasProvider, BaseEmbedding):
     """Embeddings from a llama-swap model, usable as ``Settings.embed_model``.
 
     Args:
@@ -62,6 +50,8 @@ class LlamaSwapEmbedding(BaseEmbedding):
             tokens (default); ``False`` raises :class:`llamaswap.InputTooLongError`.
         max_input_tokens: a token limit below the model's context (``None``: the
             context llama-swap lists for the model).
+        verify, cert, max_connections, max_keepalive_connections: the pool and TLS
+            settings of the shared provider (README: Connections, TLS and your own client).
 
     Example:
         >>> from llama_index.core import Settings
@@ -93,7 +83,6 @@ class LlamaSwapEmbedding(BaseEmbedding):
     _provider: LlamaSwapProvider = PrivateAttr()
     _client: OpenAI | None = PrivateAttr(default=None)
     _aclient: AsyncOpenAI | None = PrivateAttr(default=None)
-    _aclient_pool: httpx.AsyncClient | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -104,10 +93,6 @@ class LlamaSwapEmbedding(BaseEmbedding):
         api_key: str | None = None,
         base_url: str | None = None,
         embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
-        verify: VerifyArg = True,
-        cert: CertArg | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
         **kwargs: Any,
     ) -> None:
         if model is not None and model_name is not None and model != model_name:
@@ -115,16 +100,7 @@ class LlamaSwapEmbedding(BaseEmbedding):
         name = model if model is not None else model_name
         if not isinstance(name, str) or not name:
             raise ValueError("model must be a llama-swap embedding model id such as 'embed'")
-        provider = resolve_provider(
-            dsn,
-            api_key,
-            base_url,
-            verify=verify,
-            cert=cert,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-        )
-        kwargs["dsn"] = stored_dsn(dsn or base_url, provider)
+        provider, kwargs["dsn"] = connect(dsn, api_key, base_url, kwargs)
         super().__init__(model_name=name, embed_batch_size=embed_batch_size, **kwargs)
         self._provider = provider
 
@@ -132,11 +108,6 @@ class LlamaSwapEmbedding(BaseEmbedding):
     def class_name(cls) -> str:
         """The id LlamaIndex stores in serialised objects."""
         return "LlamaSwapEmbedding"
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared llama-swap provider: list, load, unload models, events, images."""
-        return self._provider
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -151,19 +122,16 @@ class LlamaSwapEmbedding(BaseEmbedding):
         if self._client is None:
             self._client = compat.OpenAI(
                 **self._client_kwargs(),
-                http_client=sync_http_client(self._provider, None, self.max_retries),
+                http_client=self._provider.sdk_http_client(max_retries=self.max_retries),
             )
         return self._client
 
     def _get_aclient(self) -> AsyncOpenAI:
-        # The provider replaces its async pool for a new event loop; follow it.
-        pool = self._provider.async_http_client
-        if self._aclient is None or self._aclient_pool is not pool:
+        if self._aclient is None:  # its httpx client follows the pool to each event loop
             self._aclient = compat.AsyncOpenAI(
                 **self._client_kwargs(),
-                http_client=async_http_client(self._provider, None, self.max_retries),
+                http_client=self._provider.sdk_async_http_client(max_retries=self.max_retries),
             )
-            self._aclient_pool = pool
         return self._aclient
 
     def _request(self, texts: Sequence[EmbedInput]) -> dict[str, Any]:

@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
-import httpx
 from llama_index.core.base.llms.types import LLMMetadata
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
-from llama_index.llms.openai import OpenAI as _LlamaIndexOpenAI
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 from openai import AsyncOpenAI, OpenAI
 
-from llama_index_llamaswap._common import (
-    async_http_client,
-    resolve_provider,
-    stored_dsn,
-    sync_http_client,
-)
+from llama_index_llamaswap._common import HasProvider, connect
 from llama_index_llamaswap.loading import awith_loading, with_loading
 from llamaswap import PLACEHOLDER_API_KEY, LlamaSwapError, LlamaSwapProvider, NotFoundError
 from llamaswap import openai_compat as compat
-from llamaswap.pool import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
-    CertArg,
-    VerifyArg,
-)
 
 logger = logging.getLogger("llama_index_llamaswap")
 
@@ -52,7 +38,7 @@ CONTEXT_RETRY_AFTER = 30.0
 """Seconds a failed context-window lookup is remembered before llama-swap is asked again."""
 
 
-class LlamaSwap(OpenAILike):  # type: ignore[misc]
+class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
     """A model served by llama-swap, as a LlamaIndex chat and function-calling LLM.
 
     Args:
@@ -71,8 +57,10 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         max_retries: opt-in retries, 0 by default. Only what started nothing is retried:
             a 429 over ``concurrencyLimit`` (after its ``Retry-After``, capped) and a
             refused connection; never a 5xx, a timeout or a cut-off stream (a resent POST
-            can make models thrash). LlamaIndex's own retry decorator and the OpenAI SDK's
-            retries are off.
+            can make models thrash). They are kept as ``safe_retries``: LlamaIndex's own
+            ``max_retries`` (its retry decorator, the OpenAI SDK's retries) stays 0.
+        verify, cert, max_connections, max_keepalive_connections: the pool and TLS
+            settings of the shared provider (README: Connections, TLS and your own client).
 
     With llama-swap's ``sendLoadingState`` on, its progress while the model loads is kept
     out of the reasoning (``thinking_delta``): each piece is in a streamed response's
@@ -121,17 +109,21 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         description="Seconds per request; None never times out a read (cold swaps).",
     )
     max_retries: int = Field(
+        default=0, ge=0, le=0, description="LlamaIndex's and the SDK's retries: always off."
+    )
+    safe_retries: int = Field(
         default=0,
         ge=0,
         description="Retries of 429s and refused connections only (never 5xx or timeouts).",
     )
 
     _provider: LlamaSwapProvider = PrivateAttr()
+    _client: OpenAI | None = PrivateAttr(default=None)
+    _aclient: AsyncOpenAI | None = PrivateAttr(default=None)
     _server_context: int | None = PrivateAttr(default=None)
     _context_resolved: bool = PrivateAttr(default=False)
     _context_warned: bool = PrivateAttr(default=False)
     _context_failed_at: float | None = PrivateAttr(default=None)
-    _aclient_pool: httpx.AsyncClient | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -142,10 +134,6 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         base_url: str | None = None,
         timeout: float | None = None,
         max_retries: int = 0,
-        verify: VerifyArg = True,
-        cert: CertArg | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("api_base") is not None:
@@ -155,22 +143,20 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
         kwargs.pop("api_base", None)
         if not isinstance(model, str) or not model:
             raise ValueError("model must be a llama-swap model id such as 'qwen'")
-        provider = resolve_provider(
-            dsn,
-            api_key,
-            base_url,
-            verify=verify,
-            cert=cert,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-        )
+        provider, address = connect(dsn, api_key, base_url, kwargs)
+        # LlamaIndex's retry decorator resends 5xx answers and timeouts, which may have
+        # started a model swap, whenever its max_retries is above 0: it stays 0, and the
+        # caller's count goes to llamaswap's retry layer (what started nothing only).
+        safe_retries = kwargs.pop("safe_retries", 0)  # as to_dict() wrote it
+        safe_retries = max_retries or safe_retries
         super().__init__(
             model=model,
-            dsn=stored_dsn(dsn or base_url, provider),
+            dsn=address,
             api_base=provider.openai_base_url,
             api_key=provider.api_key or PLACEHOLDER_API_KEY,
             timeout=timeout,
-            max_retries=max_retries,
+            max_retries=0,
+            safe_retries=safe_retries,
             **kwargs,
         )
         self._provider = provider
@@ -179,11 +165,6 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
     def class_name(cls) -> str:
         """The id LlamaIndex stores in serialised objects."""
         return "LlamaSwap"
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared llama-swap provider: list, load, unload models, events, images."""
-        return self._provider
 
     # -- context window --------------------------------------------------------------
 
@@ -248,10 +229,12 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
     # -- wire ------------------------------------------------------------------------------
 
     def _get_credential_kwargs(self, is_async: bool = False) -> dict[str, Any]:
-        """OpenAI SDK client arguments: the provider's pooled httpx client, no read timeout.
+        """OpenAI SDK client arguments: core's, on the provider's pool, no read timeout.
 
-        The SDK never retries (it would resend 5xx answers and timeouts, which may have
-        started a swap); ``max_retries`` is applied by llamaswap's retry layer instead.
+        The SDK never retries; ``safe_retries`` is llamaswap's retry layer. A caller's own
+        client is used behind the cut-off-stream guard. With ``reuse_client=False`` the SDK
+        closes its client after each call, which must never close the shared pool, so it
+        then makes (and closes) its own.
         """
         kwargs = compat.client_kwargs(
             base_url=self._provider.openai_base_url,
@@ -259,83 +242,42 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             timeout=self.timeout,
             default_headers=self.default_headers,
         )
-        kwargs["http_client"] = self._async_http_client if is_async else self._http_client
+        kwargs["http_client"] = None
+        retries = self.safe_retries
         if is_async:
-            own: httpx.Client | httpx.AsyncClient | None = self._async_http_client
-            if self.max_retries or own is not None:  # own: keep the cut-off-stream guard
-                kwargs["http_client"] = async_http_client(
-                    self._provider, self._async_http_client, self.max_retries
+            own_async = self._async_http_client
+            if own_async is not None or retries or self.reuse_client:
+                # Follows the pool to each event loop (one pool per live loop, in core).
+                kwargs["http_client"] = self._provider.sdk_async_http_client(
+                    own_async, max_retries=retries
                 )
-            elif own is None and self.reuse_client:
-                kwargs["http_client"] = self._provider.async_http_client
         else:
             own = self._http_client
-            if self.max_retries or own is not None:  # own: keep the cut-off-stream guard
-                kwargs["http_client"] = sync_http_client(
-                    self._provider, self._http_client, self.max_retries
-                )
-            # With reuse_client=False the SDK closes its client after each call, which must
-            # never close the shared pool; it then makes (and closes) its own. Otherwise the
-            # provider's following client: closing the provider never breaks this LLM.
-            elif own is None and self.reuse_client:
-                kwargs["http_client"] = self._provider.sdk_http_client()
+            if own is not None or retries or self.reuse_client:
+                kwargs["http_client"] = self._provider.sdk_http_client(own, max_retries=retries)
         return kwargs
 
     def _get_client(self) -> OpenAI:
         """The sync SDK client; its errors are llama-swap's typed errors."""
         if not self.reuse_client:
             return compat.OpenAI(**self._get_credential_kwargs())
-        current: OpenAI | None = getattr(self, "_client", None)
-        if current is None:
-            current = compat.OpenAI(**self._get_credential_kwargs())
-            self._client = current
-        return current
+        if self._client is None:
+            self._client = compat.OpenAI(**self._get_credential_kwargs())
+        return self._client
 
     def _get_aclient(self) -> AsyncOpenAI:
-        """The async SDK client, rebuilt when the provider's pool changes (a new event loop)."""
+        """The async SDK client; its httpx client follows the pool to each event loop."""
         if not self.reuse_client:
             return compat.AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
-        current: AsyncOpenAI | None = getattr(self, "_aclient", None)
-        if self._async_http_client is not None or self.max_retries:
-            # A caller's client, or a retry client riding the pool per request: stable.
-            if current is None:
-                current = compat.AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
-                self._aclient = current
-            return current
-        pool = self._provider.async_http_client
-        if current is None or self._aclient_pool is not pool:
-            current = compat.AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
-            self._aclient = current
-            self._aclient_pool = pool
-        return current
-
-    # LlamaIndex's OpenAI class wraps these in a tenacity decorator that, for
-    # max_retries > 0, resends 5xx answers and timeouts, which may have started a model
-    # swap. llamaswap's retry layer already retries what is safe, so call them unwrapped.
-
-    def _chat(self, messages: Any, **kwargs: Any) -> Any:
-        return _unretried("_chat")(self, messages, **kwargs)
+        if self._aclient is None:
+            self._aclient = compat.AsyncOpenAI(**self._get_credential_kwargs(is_async=True))
+        return self._aclient
 
     def _stream_chat(self, messages: Any, **kwargs: Any) -> Any:
-        return with_loading(_unretried("_stream_chat")(self, messages, **kwargs))
-
-    def _complete(self, prompt: str, **kwargs: Any) -> Any:
-        return _unretried("_complete")(self, prompt, **kwargs)
-
-    def _stream_complete(self, prompt: str, **kwargs: Any) -> Any:
-        return _unretried("_stream_complete")(self, prompt, **kwargs)
-
-    async def _achat(self, messages: Any, **kwargs: Any) -> Any:
-        return await _unretried("_achat")(self, messages, **kwargs)
+        return with_loading(super()._stream_chat(messages, **kwargs))
 
     async def _astream_chat(self, messages: Any, **kwargs: Any) -> Any:
-        return awith_loading(await _unretried("_astream_chat")(self, messages, **kwargs))
-
-    async def _acomplete(self, prompt: str, **kwargs: Any) -> Any:
-        return await _unretried("_acomplete")(self, prompt, **kwargs)
-
-    async def _astream_complete(self, prompt: str, **kwargs: Any) -> Any:
-        return await _unretried("_astream_complete")(self, prompt, **kwargs)
+        return awith_loading(await super()._astream_chat(messages, **kwargs))
 
     def _get_model_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         """Request body fields: ``max_tokens`` under its legacy name, usage when streaming."""
@@ -347,9 +289,3 @@ class LlamaSwap(OpenAILike):  # type: ignore[misc]
             body["stream_options"] = {"include_usage": True}
         # llama.cpp's own settings (top_k, min_p, grammar, ...) travel in extra_body.
         return compat.with_extra_body(body)
-
-
-def _unretried(name: str) -> Callable[..., Any]:
-    """LlamaIndex's implementation of ``name`` without its retry decorator."""
-    method: Callable[..., Any] = getattr(_LlamaIndexOpenAI, name)
-    return getattr(method, "__wrapped__", method)

@@ -17,16 +17,11 @@ from llama_index.core.base.llms.types import ImageBlock, TextBlock
 from llama_index.core.bridge.pydantic import BaseModel, Field
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from llama_index.core.tools.types import ToolMetadata
+from typing_extensions import Unpack
 
-from llama_index_llamaswap._common import resolve_provider
-from llamaswap import GeneratedImage, ImageResult, LlamaSwapProvider
+from llama_index_llamaswap._common import ConnectionOptions, HasProvider, connect
+from llamaswap import GeneratedImage, ImageResult
 from llamaswap.images import normalize_size
-from llamaswap.pool import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
-    CertArg,
-    VerifyArg,
-)
 
 DEFAULT_MAX_IMAGES = 4
 
@@ -75,7 +70,7 @@ def to_image_blocks(
     return [to_image_block(image, detail=detail) for image in images]
 
 
-class LlamaSwapImageToolSpec(BaseToolSpec):
+class LlamaSwapImageToolSpec(HasProvider, BaseToolSpec):
     """A tool spec with one tool, ``generate_image``, backed by a llama-swap image model.
 
     Args:
@@ -87,6 +82,8 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         max_images: the most images one tool call may ask for.
         extra: more request fields for the image server (e.g. ``{"steps": 20}``).
         timeout: seconds per render; ``None`` (default) waits as long as it takes.
+        verify, cert, max_connections, max_keepalive_connections: the pool and TLS
+            settings of the shared provider (README: Connections, TLS and your own client).
 
     Example:
         >>> from llama_index.core.agent.workflow import FunctionAgent
@@ -107,10 +104,7 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         max_images: int = DEFAULT_MAX_IMAGES,
         extra: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-        verify: VerifyArg = True,
-        cert: CertArg | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+        **connection: Unpack[ConnectionOptions],
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError("model must name an image model configured in llama-swap, e.g. 'sd'")
@@ -121,20 +115,10 @@ class LlamaSwapImageToolSpec(BaseToolSpec):
         self.max_images = max_images
         self.extra = dict(extra or {})
         self.timeout = timeout
-        self._provider = resolve_provider(
-            dsn,
-            api_key,
-            base_url,
-            verify=verify,
-            cert=cert,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-        )
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared llama-swap provider for this address."""
-        return self._provider
+        options: dict[str, Any] = dict(connection)
+        self._provider, _ = connect(dsn, api_key, base_url, options)
+        if options:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
 
     def get_metadata_from_fn_name(
         self, fn_name: str, spec_functions: list[SPEC_FUNCTION_TYPE] | None = None

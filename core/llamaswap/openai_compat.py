@@ -172,6 +172,8 @@ def connection_error(
     cls: type[errors.LlamaSwapError] = (
         APITimeoutError if isinstance(typed, errors.LlamaSwapTimeoutError) else APIConnectionError
     )
+    if isinstance(typed, errors.PoolTimeoutError):
+        cls = PoolTimeoutError
     return merged_error(cls, str(typed), sdk_error)
 
 
@@ -411,3 +413,7 @@ def client_kwargs(
     if default_query:
         kwargs["default_query"] = dict(default_query)
     return kwargs
+
+
+class PoolTimeoutError(errors.PoolTimeoutError, APITimeoutError):
+    """No pooled connection came free in time: see :class:`llamaswap.PoolTimeoutError`."""

@@ -109,3 +109,38 @@ def test_limits_default_to_the_openai_sdks_and_are_settable() -> None:
     )
     with pytest.raises(ValueError, match="max_connections must be a positive int"):
         LlamaSwapProvider("llama-swap://127.0.0.1:9", max_connections=0)
+
+
+def test_a_pool_wait_through_the_openai_sdk_classes_is_reported_as_one(
+    rig_factory: Callable[..., Rig],
+) -> None:
+    """ChatLlamaSwap and LlamaIndex LlamaSwap send through the SDK: the pool wait must
+    still say it is one, not the SDK's "Connection error" that reads as llama-swap down."""
+    import openai
+    from langchain_core.exceptions import ModelTimeoutError
+    from llama_index.core.base.llms.types import ChatMessage
+
+    from langchain_llamaswap import ChatLlamaSwap
+    from llama_index_llamaswap import LlamaSwap
+
+    rig = make_rig(rig_factory)
+    short_pool = httpx.Timeout(None, pool=0.2)
+    chat = ChatLlamaSwap(model=MODEL, dsn=rig.dsn, max_connections=1, timeout=short_pool)
+    llm = LlamaSwap(model=MODEL, dsn=rig.dsn, max_connections=1, timeout=0.2, context_window=512)
+    assert llm.provider is chat.provider  # one pool of one connection
+    held = chat.stream("hi")
+    try:
+        for _ in range(3):
+            next(held)  # the stream is flowing: the pool's only connection is busy
+        with pytest.raises(PoolTimeoutError, match="waited for a free connection") as lc_info:
+            chat.invoke("hi")
+        # Still the SDK's and LangChain's timeout classes, as every error of these classes.
+        assert isinstance(lc_info.value, openai.APITimeoutError)
+        assert isinstance(lc_info.value, ModelTimeoutError)
+        with pytest.raises(PoolTimeoutError, match="waited for a free connection") as li_info:
+            llm.chat([ChatMessage(role="user", content="hi")])
+        assert isinstance(li_info.value, openai.APITimeoutError)
+        assert chat.provider.health(timeout=30) is True
+    finally:
+        held.close()
+        chat.provider.close()

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from langchain_core.tools import ToolException
+from llama_index.core.base.llms.types import ImageBlock, TextBlock
 
 from langchain_llamaswap import ChatLlamaSwap, LlamaSwapEmbeddings, LlamaSwapImageTool
 from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding, LlamaSwapImageToolSpec
@@ -25,6 +27,8 @@ from llamaswap_rig.runner import Rig
 pytestmark = pytest.mark.integration
 
 MODEL = "fake-model"
+EMBED = "embed"  # all-MiniLM-L6-v2 on llama.cpp, 384 dimensions
+IMAGE = "sd"  # the rig's image test upstream
 
 
 def self_signed(directory: Path, name: str = "server") -> tuple[Path, Path]:
@@ -101,7 +105,7 @@ class TLSProxy:
 
 @pytest.fixture
 def tls_swap(rig_factory: Callable[..., Rig], tmp_path: Path) -> Iterator[tuple[str, str]]:
-    rig = rig_factory(models=(MODEL,))
+    rig = rig_factory(models=(MODEL, EMBED, IMAGE))
     cert, key = self_signed(tmp_path)
     proxy = TLSProxy(cert, key, rig.port)
     yield f"https://localhost:{proxy.port}", str(cert)
@@ -166,3 +170,68 @@ def test_a_client_certificate_gets_through_mutual_tls(
         with_cert.close()
     finally:
         proxy.stop()
+
+
+# -- embeddings and image classes end to end (their own calls, not only .provider) ----------
+
+
+def test_langchain_embeddings_and_image_tool_work_through_verify(
+    tls_swap: tuple[str, str],
+) -> None:
+    url, ca = tls_swap
+    embeddings = LlamaSwapEmbeddings(model=EMBED, dsn=url, verify=ca)
+    assert len(embeddings.embed_query("a lighthouse")) == 384
+    vectors = embeddings.embed_documents(["one", "two"])
+    assert [len(v) for v in vectors] == [384, 384]
+    assert len(asyncio.run(embeddings.aembed_query("a lighthouse"))) == 384
+    assert [len(v) for v in asyncio.run(embeddings.aembed_documents(["one", "two"]))] == [384, 384]
+    tool = LlamaSwapImageTool(model=IMAGE, dsn=url, verify=ca)
+    message = tool.invoke(
+        {"type": "tool_call", "id": "c1", "name": tool.name, "args": {"prompt": "a red square"}}
+    )
+    assert message.artifact["images"][0]["data"].startswith(b"\x89PNG")
+
+
+def test_llama_index_embedding_and_image_spec_work_through_verify(
+    tls_swap: tuple[str, str],
+) -> None:
+    url, ca = tls_swap
+    embedding = LlamaSwapEmbedding(model=EMBED, dsn=url, verify=ca)
+    assert len(embedding.get_text_embedding("a lighthouse")) == 384
+    assert len(asyncio.run(embedding.aget_text_embedding("a lighthouse"))) == 384
+    spec = LlamaSwapImageToolSpec(model=IMAGE, dsn=url, verify=ca)
+    blocks = spec.generate_image("a red square")
+    images = [b for b in blocks if isinstance(b, ImageBlock)]
+    assert images and images[0].resolve_image().read().startswith(b"\x89PNG")
+    output = asyncio.run(spec.to_tool_list()[0].acall(prompt="a red square"))
+    assert [type(b) for b in output.blocks] == [TextBlock, ImageBlock]
+
+
+def test_embeddings_and_image_classes_without_verify_name_the_certificate(
+    tls_swap: tuple[str, str],
+) -> None:
+    url, _ca = tls_swap
+    lc_embeddings = LlamaSwapEmbeddings(model=EMBED, dsn=url)
+    li_embedding = LlamaSwapEmbedding(model=EMBED, dsn=url)
+    failing: dict[str, Callable[[], object]] = {
+        "LlamaSwapEmbeddings.embed_query": lambda: lc_embeddings.embed_query("x"),
+        "LlamaSwapEmbeddings.embed_documents": lambda: lc_embeddings.embed_documents(["x"]),
+        "LlamaSwapEmbeddings.aembed_query": lambda: asyncio.run(lc_embeddings.aembed_query("x")),
+        "LlamaSwapEmbeddings.aembed_documents": lambda: asyncio.run(
+            lc_embeddings.aembed_documents(["x"])
+        ),
+        "LlamaSwapEmbedding.get_text_embedding": lambda: li_embedding.get_text_embedding("x"),
+        "LlamaSwapEmbedding.aget_text_embedding": lambda: asyncio.run(
+            li_embedding.aget_text_embedding("x")
+        ),
+        "LlamaSwapImageToolSpec.generate_image": lambda: LlamaSwapImageToolSpec(
+            model=IMAGE, dsn=url
+        ).generate_image("x"),
+    }
+    for name, call in failing.items():
+        with pytest.raises(LlamaSwapConnectionError, match="certificate") as info:
+            call()
+        assert "verify=" in str(info.value), name
+    # The LangChain tool hands a failed render to the agent as a ToolException with the reason.
+    with pytest.raises(ToolException, match="certificate"):
+        LlamaSwapImageTool(model=IMAGE, dsn=url).invoke({"prompt": "x"})

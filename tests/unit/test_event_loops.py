@@ -7,10 +7,13 @@ must neither leak an unclosed client nor share connections across loops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import threading
+from collections.abc import Callable, Coroutine, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -85,28 +88,87 @@ class ModelsHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        answer = EMBEDDING if self.path.endswith("/embeddings") else COMPLETION
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
-def test_real_connections_across_loops_and_threads_leave_no_resource_warning() -> None:
+COMPLETION = {
+    "id": "c",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "qwen",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+    ],
+}
+EMBEDDING = {
+    "object": "list",
+    "model": "qwen",
+    "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
+}
+
+
+@contextlib.contextmanager
+def local_server() -> Iterator[str]:
+    """A keep-alive HTTP server on loopback answering as llama-swap would; yields its URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), ModelsHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    provider = LlamaSwapProvider(f"http://127.0.0.1:{server.server_port}")
-
-    async def calls() -> None:
-        for _ in range(3):
-            assert [m.id for m in await provider.alist_models()] == ["qwen"]
-
     try:
-        for _ in range(20):
-            asyncio.run(calls())
-        threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        gc.collect()
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def across_loops_and_threads(calls: Callable[[], Coroutine[Any, Any, None]], runs: int) -> None:
+    """``asyncio.run(calls())`` ``runs`` times, then once in each of two threads' loops."""
+    for _ in range(runs):
+        asyncio.run(calls())
+    threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    gc.collect()
+
+
+def test_real_connections_across_loops_and_threads_leave_no_resource_warning() -> None:
+    with local_server() as url:
+        provider = LlamaSwapProvider(url)
+
+        async def calls() -> None:
+            for _ in range(3):
+                assert [m.id for m in await provider.alist_models()] == ["qwen"]
+
+        across_loops_and_threads(calls, 20)
+
+
+def test_llama_index_classes_across_loops_and_threads_leave_no_resource_warning() -> None:
+    """LlamaIndex's SDK clients ride core's per-loop pools, as LangChain's do (issue 11)."""
+    from llama_index.core.llms import ChatMessage
+
+    from llama_index_llamaswap import LlamaSwap, LlamaSwapEmbedding
+
+    answers: list[str] = []
+    with local_server() as url:
+        llm = LlamaSwap(model="qwen", dsn=url, context_window=2048)
+        embedding = LlamaSwapEmbedding(model="qwen", dsn=url, split_long_inputs=False)
+
+        async def calls() -> None:
+            for _ in range(2):
+                reply = await llm.achat([ChatMessage(role="user", content="x")])
+                answers.append(str(reply.message))
+                assert await embedding.aget_text_embedding("x") == [0.5, 0.25]
+
+        across_loops_and_threads(calls, 10)
+    assert answers == ["assistant: hi"] * 24

@@ -296,14 +296,18 @@ def test_sdk_uses_pooled_clients_and_no_read_timeout(swap: FakeSwap) -> None:
     llm = LlamaSwap(model="qwen", dsn=swap.dsn)
     client = llm._get_client()
     assert client._client is swap.provider.sdk_http_client()  # rides the pool, follows it
-    assert llm._get_aclient()._client is swap.provider.async_http_client
+    assert llm._get_aclient()._client is swap.provider.sdk_async_http_client()  # follows too
     assert client.timeout == NO_READ_TIMEOUT and NO_READ_TIMEOUT.read is None
     assert client.max_retries == 0
     assert LlamaSwap(model="qwen", dsn=swap.dsn, timeout=30.0)._get_client().timeout == 30.0
 
 
 def test_async_sdk_client_follows_the_event_loop() -> None:
-    """httpx connections belong to one loop: a new loop gets a new pool and SDK client."""
+    """httpx connections belong to one loop: one SDK client sends through each loop's pool.
+
+    Core's rider (``sdk_async_http_client``) picks the running loop's pool per request, as
+    for LangChain; ``tests/unit/test_event_loops.py`` runs real requests across loops.
+    """
     llm = LlamaSwap(model="qwen", dsn="llama-swap://li-unit-loops.invalid:8080")
 
     async def pools() -> tuple[object, object, object]:
@@ -312,8 +316,8 @@ def test_async_sdk_client_follows_the_event_loop() -> None:
         return client, client._client, llm.provider.async_http_client
 
     first, second = asyncio.run(pools()), asyncio.run(pools())
-    assert first[1] is first[2] and second[1] is second[2]
-    assert first[0] is not second[0] and first[1] is not second[1]
+    assert first[1] is second[1] is llm.provider.sdk_async_http_client()
+    assert first[2] is not second[2]  # each loop its own pool
 
 
 def test_reuse_client_false_never_gets_the_shared_pool(swap: FakeSwap) -> None:
@@ -330,6 +334,40 @@ def test_no_retries_by_default(swap: FakeSwap) -> None:
     with pytest.raises(openai.InternalServerError):
         llm.chat(USER)
     assert swap.paths().count("/v1/chat/completions") == 1
+
+
+def test_max_retries_resends_a_429_but_never_a_5xx(swap: FakeSwap) -> None:
+    """``max_retries`` is llamaswap's safe retry; LlamaIndex's retry decorator stays off."""
+    statuses = iter([429, 429])
+
+    def busy_then_ok(request: httpx.Request, body: dict[str, Any]) -> httpx.Response | None:
+        status = next(statuses, None)
+        if status is None:
+            return None
+        return httpx.Response(
+            status, json={"error": {"message": "busy"}}, headers={"Retry-After": "0"}
+        )
+
+    swap.replies["/v1/chat/completions"] = busy_then_ok
+    llm = LlamaSwap(model="qwen", dsn=swap.dsn, max_retries=2)
+    assert llm.chat(USER).message.content == "Hello"
+    assert swap.paths().count("/v1/chat/completions") == 3
+    assert llm.max_retries == 0 and llm.safe_retries == 2  # LlamaIndex's own count stays 0
+
+    swap.replies["/v1/chat/completions"] = lambda r, b: httpx.Response(
+        502, json={"error": {"message": "upstream died"}}
+    )
+    with pytest.raises(openai.InternalServerError):
+        llm.chat(USER)
+    with pytest.raises(openai.InternalServerError):
+        asyncio.run(llm.achat(USER))
+    assert swap.paths().count("/v1/chat/completions") == 5  # one each: a 5xx is never resent
+
+
+def test_retries_survive_to_dict_and_from_dict(swap: FakeSwap) -> None:
+    llm = LlamaSwap(model="qwen", dsn=swap.dsn, max_retries=3)
+    restored = LlamaSwap.from_dict(llm.to_dict())
+    assert restored.safe_retries == 3 and restored.max_retries == 0
 
 
 def test_bad_arguments() -> None:
