@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from langchain_llamaswap.errors import llamaswap_error as llamaswap_error
@@ -25,11 +24,6 @@ from llamaswap import (
 )
 from llamaswap import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY  # tests import it here
 from llamaswap import openai_compat as compat
-
-
-def provider_async_client(provider: LlamaSwapProvider) -> httpx.AsyncClient:
-    """The provider's one async client that follows its pool to each event loop."""
-    return provider.sdk_async_http_client()
 
 
 def as_secret(value: SecretStr | str | None) -> SecretStr | None:
