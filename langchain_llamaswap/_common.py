@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
 from langchain_core.utils import secret_from_env
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
@@ -27,11 +26,6 @@ from llamaswap import (
 from llamaswap import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY  # tests import it here
 from llamaswap import openai_compat as compat
 from llamaswap.pool import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS
-
-
-def provider_async_client(provider: LlamaSwapProvider) -> httpx.AsyncClient:
-    """The provider's one async client that follows its pool to each event loop."""
-    return provider.sdk_async_http_client()
 
 
 def as_secret(value: SecretStr | str | None) -> SecretStr | None:

@@ -19,35 +19,35 @@ from llamaswap import openai_compat as compat
 _CONTEXT_CODE = "context_length_exceeded"
 
 
-class BadRequestError(compat.BadRequestError, lc.ModelInvalidRequestError):  # type: ignore[misc]
+class BadRequestError(compat.BadRequestError, lc.ModelInvalidRequestError):
     """400: llamaswap ``APIError``, ``openai.BadRequestError``, LangChain's invalid request."""
 
 
-class ContextOverflowError(compat.BadRequestError, lc.ContextOverflowError):  # type: ignore[misc]
+class ContextOverflowError(compat.BadRequestError, lc.ContextOverflowError):
     """400 for a prompt longer than the model's context (llama.cpp or OpenAI wording)."""
 
 
-class AuthenticationError(compat.AuthenticationError, lc.ModelAuthenticationError):  # type: ignore[misc]
+class AuthenticationError(compat.AuthenticationError, lc.ModelAuthenticationError):
     """401: a missing or wrong llama-swap key."""
 
 
-class PermissionDeniedError(compat.PermissionDeniedError, lc.ModelPermissionDeniedError):  # type: ignore[misc]
+class PermissionDeniedError(compat.PermissionDeniedError, lc.ModelPermissionDeniedError):
     """403 from the model server."""
 
 
-class NotFoundError(compat.NotFoundError, lc.ModelNotFoundError):  # type: ignore[misc]
+class NotFoundError(compat.NotFoundError, lc.ModelNotFoundError):
     """404: an unknown model (see ``available``), or a route its server lacks (``route``)."""
 
 
-class RateLimitError(compat.RateLimitError, lc.ModelRateLimitError):  # type: ignore[misc]
+class RateLimitError(compat.RateLimitError, lc.ModelRateLimitError):
     """429: over the model's ``concurrencyLimit`` (see ``retry_after``)."""
 
 
-class ModelLoadError(compat.ModelLoadError, lc.ModelAPIError):  # type: ignore[misc]
+class ModelLoadError(compat.ModelLoadError, lc.ModelAPIError):
     """500: llama-swap could not start the model (see ``model`` and ``reason``)."""
 
 
-class UpstreamError(compat.UpstreamError, lc.ModelAPIError):  # type: ignore[misc]
+class UpstreamError(compat.UpstreamError, lc.ModelAPIError):
     """5xx: the model server died or failed."""
 
 
@@ -59,16 +59,20 @@ class APITimeoutError(compat.APITimeoutError, lc.ModelTimeoutError):
     """A timeout the caller set ran out."""
 
 
+# Each class's first base is the openai_compat class it extends with LangChain's.
 _TRIPLES: dict[type[BaseException], type[BaseException]] = {
-    compat.BadRequestError: BadRequestError,
-    compat.AuthenticationError: AuthenticationError,
-    compat.PermissionDeniedError: PermissionDeniedError,
-    compat.NotFoundError: NotFoundError,
-    compat.RateLimitError: RateLimitError,
-    compat.ModelLoadError: ModelLoadError,
-    compat.UpstreamError: UpstreamError,
-    compat.APIConnectionError: APIConnectionError,
-    compat.APITimeoutError: APITimeoutError,
+    cls.__bases__[0]: cls
+    for cls in (
+        BadRequestError,
+        AuthenticationError,
+        PermissionDeniedError,
+        NotFoundError,
+        RateLimitError,
+        ModelLoadError,
+        UpstreamError,
+        APIConnectionError,
+        APITimeoutError,
+    )
 }
 
 

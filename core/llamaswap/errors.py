@@ -9,6 +9,7 @@ subclasses; transport failures become :class:`LlamaSwapConnectionError` or
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class LlamaSwapError(Exception):
@@ -28,6 +29,12 @@ class APIError(LlamaSwapError):
         body: the response body as text (may be empty).
         url: the request URL (never contains the key).
     """
+
+    # Annotated Any, not int and str: the classes that are also the OpenAI SDK's narrow
+    # ``status_code`` to a literal (``Literal[404]``) and widen ``body`` to ``object``, and a
+    # type checker accepts one class being both only when these two are left open.
+    status_code: Any
+    body: Any
 
     def __init__(self, message: str, *, status_code: int, body: str = "", url: str = "") -> None:
         super().__init__(message)

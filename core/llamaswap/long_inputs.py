@@ -29,7 +29,7 @@ import logging
 import math
 import re
 import weakref
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -355,54 +355,18 @@ def embed_op(
 
 
 def embed_in_context(
-    provider: LlamaSwapProvider,
-    texts: Sequence[str],
-    *,
-    model: str,
-    send: Callable[[list[EmbedInput]], Sequence[Sequence[float]]],
-    split_long_inputs: bool = True,
-    max_input_tokens: int | None = None,
-    batch_size: int | None = None,
+    provider: LlamaSwapProvider, texts: Sequence[str], **options: Any
 ) -> list[Vector]:
-    """One vector per text, every input within ``model``'s context (see the module doc).
+    """One vector per text, every input within the model's context (see the module doc).
 
-    Args:
-        provider: the provider for ``model``'s llama-swap (token counts, its model list).
-        texts: what to embed.
-        model: the embedding model id.
-        send: embeds one batch of inputs (strings or token-id lists), one vector each, in
-            order; the caller's embeddings client.
-        split_long_inputs: split over-long inputs and pool them (default); ``False``
-            raises :class:`~llamaswap.InputTooLongError` for them instead.
-        max_input_tokens: a limit below the model's own (``None``: the model's).
-        batch_size: most inputs per ``send`` (``None``: all at once).
+    :meth:`LlamaSwapProvider.embed_in_context <llamaswap.LlamaSwapProvider.embed_in_context>`
+    as a function; ``options`` are its keywords (``model``, ``send``, ...).
     """
-    return provider.embed_in_context(
-        texts,
-        model=model,
-        send=send,
-        split_long_inputs=split_long_inputs,
-        max_input_tokens=max_input_tokens,
-        batch_size=batch_size,
-    )
+    return provider.embed_in_context(texts, **options)
 
 
 async def aembed_in_context(
-    provider: LlamaSwapProvider,
-    texts: Sequence[str],
-    *,
-    model: str,
-    send: Callable[[list[EmbedInput]], Awaitable[Sequence[Sequence[float]]]],
-    split_long_inputs: bool = True,
-    max_input_tokens: int | None = None,
-    batch_size: int | None = None,
+    provider: LlamaSwapProvider, texts: Sequence[str], **options: Any
 ) -> list[Vector]:
     """Async :func:`embed_in_context` (``send`` is awaited)."""
-    return await provider.aembed_in_context(
-        texts,
-        model=model,
-        send=send,
-        split_long_inputs=split_long_inputs,
-        max_input_tokens=max_input_tokens,
-        batch_size=batch_size,
-    )
+    return await provider.aembed_in_context(texts, **options)

@@ -55,43 +55,43 @@ DROP_OPENAI_HEADERS: dict[str, Any] = {
 # -- errors that are both --------------------------------------------------------------
 
 
-class BadRequestError(errors.APIError, openai.BadRequestError):  # type: ignore[misc]
+class BadRequestError(errors.APIError, openai.BadRequestError):
     """400 from the model server (bad parameters, context exceeded, ...)."""
 
 
-class AuthenticationError(errors.AuthenticationError, openai.AuthenticationError):  # type: ignore[misc]
+class AuthenticationError(errors.AuthenticationError, openai.AuthenticationError):
     """401: see :class:`llamaswap.AuthenticationError`."""
 
 
-class PermissionDeniedError(errors.APIError, openai.PermissionDeniedError):  # type: ignore[misc]
+class PermissionDeniedError(errors.APIError, openai.PermissionDeniedError):
     """403 from the model server."""
 
 
-class NotFoundError(errors.NotFoundError, openai.NotFoundError):  # type: ignore[misc]
+class NotFoundError(errors.NotFoundError, openai.NotFoundError):
     """404: see :class:`llamaswap.NotFoundError`."""
 
 
-class ConflictError(errors.APIError, openai.ConflictError):  # type: ignore[misc]
+class ConflictError(errors.APIError, openai.ConflictError):
     """409 (e.g. a path in llama-swap's ``ignorePaths``)."""
 
 
-class UnprocessableEntityError(errors.APIError, openai.UnprocessableEntityError):  # type: ignore[misc]
+class UnprocessableEntityError(errors.APIError, openai.UnprocessableEntityError):
     """422 from the model server."""
 
 
-class RateLimitError(errors.RateLimitError, openai.RateLimitError):  # type: ignore[misc]
+class RateLimitError(errors.RateLimitError, openai.RateLimitError):
     """429: see :class:`llamaswap.RateLimitError` (``retry_after``)."""
 
 
-class ModelLoadError(errors.ModelLoadError, openai.InternalServerError):  # type: ignore[misc]
+class ModelLoadError(errors.ModelLoadError, openai.InternalServerError):
     """500 load failure: see :class:`llamaswap.ModelLoadError` (``model``, ``reason``)."""
 
 
-class UpstreamError(errors.UpstreamError, openai.InternalServerError):  # type: ignore[misc]
+class UpstreamError(errors.UpstreamError, openai.InternalServerError):
     """5xx from llama-swap or a model server that died: see :class:`llamaswap.UpstreamError`."""
 
 
-class APIStatusError(errors.APIError, openai.APIStatusError):  # type: ignore[misc]
+class APIStatusError(errors.APIError, openai.APIStatusError):
     """Any other error status."""
 
 
@@ -105,19 +105,31 @@ class APITimeoutError(errors.LlamaSwapTimeoutError, openai.APITimeoutError):
 
 _E = TypeVar("_E", bound=BaseException)
 
-_BY_SDK_CLASS: dict[type[openai.APIStatusError], type[errors.APIError]] = {
-    openai.BadRequestError: BadRequestError,
-    openai.PermissionDeniedError: PermissionDeniedError,
-    openai.ConflictError: ConflictError,
-    openai.UnprocessableEntityError: UnprocessableEntityError,
-}
-_BY_TYPED_CLASS: dict[type[errors.APIError], type[errors.APIError]] = {
-    errors.AuthenticationError: AuthenticationError,
-    errors.NotFoundError: NotFoundError,
-    errors.RateLimitError: RateLimitError,
-    errors.ModelLoadError: ModelLoadError,
-    errors.UpstreamError: UpstreamError,
-}
+STATUS_CLASSES: tuple[type[errors.APIError], ...] = (
+    BadRequestError,
+    AuthenticationError,
+    PermissionDeniedError,
+    NotFoundError,
+    ConflictError,
+    UnprocessableEntityError,
+    RateLimitError,
+    ModelLoadError,
+    UpstreamError,
+    APIStatusError,
+)
+"""The one table: each class names its llamaswap class and its SDK class as its bases."""
+
+
+def _status_class(
+    typed: errors.APIError, sdk_error: openai.APIStatusError
+) -> type[errors.APIError]:
+    """The class that is both: llamaswap's own class decides, else the SDK's (the status)."""
+    for cls in STATUS_CLASSES:
+        ours, sdk = cls.__bases__
+        if type(typed) is ours and (ours is not errors.APIError or type(sdk_error) is sdk):
+            return cls
+    return APIStatusError
+
 
 _LLAMACPP_CONTEXT = "exceed_context_size_error"
 _OPENAI_CONTEXT = "context_length_exceeded"
@@ -148,7 +160,7 @@ def status_error(sdk_error: openai.APIStatusError, *, secret: str | None = None)
     """llama-swap's typed error for an SDK status error, also an instance of its SDK class."""
     response = sdk_error.response
     typed = error_from_response(response, model=_request_model(response.request), secret=secret)
-    cls = _BY_TYPED_CLASS.get(type(typed)) or _BY_SDK_CLASS.get(type(sdk_error), APIStatusError)
+    cls = _status_class(typed, sdk_error)
     message = typed.message
     if sdk_error.type == _LLAMACPP_CONTEXT and _OPENAI_CONTEXT not in message:
         # llama.cpp's name for it; LangChain and others look for OpenAI's code.

@@ -644,20 +644,22 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         max_input_tokens: int | None = None,
         batch_size: int | None = None,
     ) -> list[list[float]]:
-        """One vector per text from ``send``, every input within ``model``'s context.
+        """One vector per text, every input within ``model``'s context.
 
-        ``send`` is the caller's embeddings client; see :func:`llamaswap.embed_in_context`.
+        Over-long inputs are split by the model's own tokenizer and pooled (see
+        :mod:`llamaswap.long_inputs`); the operation rides this provider's driver.
+
+        Args:
+            texts: what to embed.
+            model: the embedding model id.
+            send: embeds one batch of inputs (strings or token-id lists), one vector each,
+                in order; the caller's embeddings client.
+            split_long_inputs: split over-long inputs and pool them (default); ``False``
+                raises :class:`~llamaswap.InputTooLongError` for them instead.
+            max_input_tokens: a limit below the model's own (``None``: the model's).
+            batch_size: most inputs per ``send`` (``None``: all at once).
         """
-        op = long_inputs.embed_op(
-            self._target,
-            self._answers,
-            self,
-            texts,
-            model=model,
-            split=split_long_inputs,
-            max_input_tokens=max_input_tokens,
-            batch_size=batch_size,
-        )
+        op = self._embed_op(texts, model, split_long_inputs, max_input_tokens, batch_size)
         return self._run(op, lambda batch: [list(v) for v in send(batch.inputs)])
 
     async def aembed_in_context(
@@ -675,17 +677,22 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         async def other(batch: long_inputs.EmbedRequest) -> list[list[float]]:
             return [list(v) for v in await send(batch.inputs)]
 
-        op = long_inputs.embed_op(
+        op = self._embed_op(texts, model, split_long_inputs, max_input_tokens, batch_size)
+        return await self._arun(op, other)
+
+    def _embed_op(
+        self, texts: Sequence[str], model: str, split: bool, limit: int | None, batch: int | None
+    ) -> long_inputs.EmbedOp:
+        return long_inputs.embed_op(
             self._target,
             self._answers,
             self,
             texts,
             model=model,
-            split=split_long_inputs,
-            max_input_tokens=max_input_tokens,
-            batch_size=batch_size,
+            split=split,
+            max_input_tokens=limit,
+            batch_size=batch,
         )
-        return await self._arun(op, other)
 
 
 def _check_quiet(quiet: float) -> None:

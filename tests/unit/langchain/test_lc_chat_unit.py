@@ -14,7 +14,7 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from pydantic import BaseModel, Field
 
 from langchain_llamaswap import ChatLlamaSwap
-from langchain_llamaswap._common import PLACEHOLDER_API_KEY, provider_async_client
+from langchain_llamaswap._common import PLACEHOLDER_API_KEY
 from langchain_llamaswap.chat_models import llamacpp_payload
 from llamaswap import shared_provider
 
@@ -473,7 +473,7 @@ def test_provider_is_the_shared_one(monkeypatch: pytest.MonkeyPatch) -> None:
     # Without an injected client the SDK rides on the provider's pool (through the light
     # client that follows it, so closing the provider never breaks the model).
     assert model.root_client._client is model.provider.sdk_http_client()
-    assert model.root_async_client._client is provider_async_client(model.provider)
+    assert model.root_async_client._client is model.provider.sdk_async_http_client()
 
 
 def test_base_url_must_not_hold_a_key() -> None:
