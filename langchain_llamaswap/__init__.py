@@ -1,12 +1,20 @@
-"""LangChain integrations for llama-swap: chat model, embeddings and an image tool.
+"""LangChain integrations for llama-swap: chat model, embeddings, image and speech tools.
 
-All three classes take a ``dsn`` (``llama-swap://[key@]host:port``, default
+Every class takes a ``dsn`` (``llama-swap://[key@]host:port``, default
 ``$LLAMASWAP_DSN``) and expose the shared :class:`llamaswap.LlamaSwapProvider` as
 ``.provider`` for listing, loading and unloading models. Their errors are exported here
 too (``NotFoundError`` ...): each is llamaswap's, the OpenAI SDK's and LangChain's class.
 """
 
 from langchain_llamaswap import _extra  # noqa: F401 (names the extra if one is missing)
+from langchain_llamaswap.audio import (
+    LlamaSwapAudioLoader,
+    LlamaSwapAudioParser,
+    LlamaSwapSpeechTool,
+    SpeechArtifact,
+    SpeechInput,
+    audio_content_block,
+)
 from langchain_llamaswap.chat_models import ChatLlamaSwap
 from langchain_llamaswap.embeddings import LlamaSwapEmbeddings
 from langchain_llamaswap.errors import (
@@ -40,15 +48,21 @@ __all__ = [
     "ContextOverflowError",
     "ImageArtifact",
     "ImageGenerationInput",
+    "LlamaSwapAudioLoader",
+    "LlamaSwapAudioParser",
     "LlamaSwapEmbeddings",
     "LlamaSwapImageTool",
+    "LlamaSwapSpeechTool",
     "ModelLoadError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "SpeechArtifact",
+    "SpeechInput",
     "UpstreamError",
     "__version__",
     "artifact_images",
+    "audio_content_block",
     "image_content_block",
     "image_message",
 ]

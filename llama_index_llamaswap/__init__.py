@@ -10,12 +10,18 @@
 
 Every class exposes the shared :class:`llamaswap.LlamaSwapProvider` for its address as
 ``.provider``. The same classes import from ``llama_index.llms.llamaswap``,
-``llama_index.embeddings.llamaswap`` and ``llama_index.tools.llamaswap``. The errors they
+``llama_index.embeddings.llamaswap``, ``llama_index.tools.llamaswap`` and (the audio
+reader) ``llama_index.readers.llamaswap``. The errors they
 raise are exported here too (``NotFoundError`` ...): each is llamaswap's typed error and
 the OpenAI SDK's class for the same failure (defined in :mod:`llamaswap.openai_compat`).
 """
 
 from llama_index_llamaswap import _extra  # noqa: F401 (names the extra if one is missing)
+from llama_index_llamaswap.audio import (
+    LlamaSwapAudioReader,
+    LlamaSwapSpeechToolSpec,
+    to_audio_block,
+)
 from llama_index_llamaswap.embeddings import LlamaSwapEmbedding
 from llama_index_llamaswap.llms import FALLBACK_CONTEXT_WINDOW, LlamaSwap
 from llama_index_llamaswap.loading import LlamaSwapLoadingEvent
@@ -40,15 +46,18 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "LlamaSwap",
+    "LlamaSwapAudioReader",
     "LlamaSwapEmbedding",
     "LlamaSwapImageToolSpec",
     "LlamaSwapLoadingEvent",
+    "LlamaSwapSpeechToolSpec",
     "ModelLoadError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "UpstreamError",
     "__version__",
+    "to_audio_block",
     "to_image_block",
     "to_image_blocks",
 ]

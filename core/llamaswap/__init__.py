@@ -1,7 +1,7 @@
 """llamaswap: a framework-free client for llama-swap, the model-swapping proxy.
 
-Management (models, running, load, unload, events, logs, health, version), image generation
-and typed errors, over one pooled httpx client, sync and async::
+Management (models, running, load, unload, events, logs, health, version), image generation,
+speech and transcription, and typed errors, over one pooled httpx client, sync and async::
 
     from llamaswap import LlamaSwapProvider
 
@@ -15,6 +15,7 @@ LangChain classes live in ``langchain_llamaswap``, LlamaIndex ones in
 
 from llamaswap._version import __version__
 from llamaswap._wire import DEFAULT_TIMEOUT, PLACEHOLDER_API_KEY
+from llamaswap.audio import SpeechResult, Transcription, TranscriptSegment
 from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_API_KEY, ENV_DSN, parse_dsn
 from llamaswap.errors import (
     APIError,
@@ -94,6 +95,9 @@ __all__ = [
     "ResponseDecodeError",
     "RetryPolicy",
     "RunningModel",
+    "SpeechResult",
+    "TranscriptSegment",
+    "Transcription",
     "UIConfig",
     "UnknownEvent",
     "UnsupportedFeatureError",

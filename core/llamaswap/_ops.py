@@ -27,7 +27,20 @@ from llamaswap._wire import (
     server_message,
     with_available,
 )
+from llamaswap.audio import (
+    AudioInput,
+    SpeechResult,
+    Transcription,
+    build_speech_request,
+    build_transcription_form,
+    parse_transcription,
+    parse_voices,
+    read_audio,
+    sniff_audio,
+    speech_from_response,
+)
 from llamaswap.errors import (
+    APIError,
     AuthenticationError,
     LlamaSwapError,
     NotFoundError,
@@ -398,3 +411,101 @@ def generate_image(
 def _same_origin(url: str, base_url: str) -> bool:
     a, b = urlsplit(url), urlsplit(base_url)
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+# -- audio ---------------------------------------------------------------------------------
+
+
+def transcribe(
+    target: Target,
+    audio: AudioInput,
+    *,
+    model: str,
+    language: str | None,
+    prompt: str | None,
+    extra: dict[str, Any] | None,
+    timeout: Any = USE_CLIENT_DEFAULT,
+) -> Op[Transcription]:
+    """``POST /v1/audio/transcriptions``: llama-swap reads the model from the form."""
+    form = build_transcription_form(model=model, language=language, prompt=prompt, extra=extra)
+    data, name = read_audio(audio)
+    files = {"file": (name, data, sniff_audio(data) or "application/octet-stream")}
+    response = yield Call(
+        "POST",
+        target.url("/v1/audio/transcriptions"),
+        data=form,
+        files=files,
+        timeout=timeout,
+        model=model,
+    )
+    if is_go_not_found(response):
+        raise _no_route(response, "POST /v1/audio/transcriptions")
+    if response.is_error:
+        yield from fail(target, response, model)
+    what = "POST /v1/audio/transcriptions"
+    if response.headers.get("content-type", "").startswith("text/plain"):
+        return parse_transcription(response.text, model=model, url=str(response.url))
+    body = json_body(response, what=what)
+    if isinstance(body, dict) and isinstance(body.get("error"), str) and "text" not in body:
+        # whisper.cpp's server reports a missing file or unreadable audio with a 200.
+        reason = scrub(body["error"], target.secret)
+        raise APIError(
+            f"the transcription server for model {model!r} refused the audio: {reason}",
+            status_code=response.status_code,
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+        )
+    return parse_transcription(body, model=model, url=str(response.url))
+
+
+def speech(
+    target: Target,
+    text: str,
+    *,
+    model: str,
+    voice: str | None,
+    format: str | None,
+    extra: dict[str, Any] | None,
+    timeout: Any = USE_CLIENT_DEFAULT,
+) -> Op[SpeechResult]:
+    """``POST /v1/audio/speech``: JSON in, audio bytes out."""
+    body = build_speech_request(text, model=model, voice=voice, format=format, extra=extra)
+    response = yield Call(
+        "POST", target.url("/v1/audio/speech"), json=body, timeout=timeout, model=model
+    )
+    if is_go_not_found(response):
+        raise _no_route(response, "POST /v1/audio/speech")
+    if response.is_error:
+        yield from fail(target, response, model)
+    return speech_from_response(
+        response.content,
+        response.headers.get("content-type", ""),
+        model=model,
+        text=text,
+        voice=voice,
+        format=body.get("response_format"),
+        url=str(response.url),
+    )
+
+
+def voices(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[list[str]]:
+    """``GET /v1/audio/voices?model=<id>``: llama-swap reads the model from the query."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError("model must name a text-to-speech model configured in llama-swap")
+    url = target.url(f"/v1/audio/voices?model={quote(model, safe='')}")
+    response = yield Call("GET", url, timeout=timeout, model=model)
+    if is_go_not_found(response):
+        raise _no_route(response, "GET /v1/audio/voices")
+    if response.is_error:
+        yield from fail(target, response, model)
+    return parse_voices(json_body(response, what="GET /v1/audio/voices"), url=str(response.url))
+
+
+def _no_route(response: httpx.Response, endpoint: str) -> UnsupportedFeatureError:
+    """Go's bare 404: this llama-swap predates the audio routes."""
+    return UnsupportedFeatureError(
+        f"this llama-swap has no {endpoint} (an older release); upgrade llama-swap",
+        status_code=404,
+        body=response.text,
+        url=str(response.url),
+    )

@@ -106,6 +106,9 @@ class Call:
     timeout: Any = USE_CLIENT_DEFAULT
     model: str | None = None
     auth: bool = True
+    # multipart/form-data: plain fields and files, as httpx's ``data=``/``files=`` take them
+    data: Any = None
+    files: Any = None
 
 
 def model_path(model: str) -> str:

@@ -38,6 +38,7 @@ from llamaswap._wire import (
     closed_client,
     transport_error,
 )
+from llamaswap.audio import AudioInput, SpeechResult, Transcription
 from llamaswap.connections import ProviderClients
 from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_API_KEY, ENV_DSN, parse_dsn
 from llamaswap.errors import (
@@ -357,6 +358,133 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
             )
         )
 
+    # -- audio -----------------------------------------------------------------------------
+
+    def transcribe(
+        self,
+        audio: AudioInput,
+        *,
+        model: str,
+        language: str | None = None,
+        prompt: str | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> Transcription:
+        """Turn speech into text with ``model`` (``POST /v1/audio/transcriptions``).
+
+        Args:
+            audio: the audio as bytes, a file path, or a :class:`SpeechResult`.
+            model: a speech-to-text model id (a whisper.cpp server) configured in llama-swap.
+            language: the spoken language's code (``"en"``); the server detects it if omitted.
+            prompt: words to expect (names, jargon), to steer the spelling.
+            extra: more form fields the server understands (e.g. ``temperature``).
+            timeout: bound this call; a cold whisper model can take long, so none by default.
+
+        Returns:
+            A :class:`Transcription`: the text, and timed segments when the server sends them.
+        """
+        return self._run(
+            ops.transcribe(
+                self._target,
+                audio,
+                model=model,
+                language=language,
+                prompt=prompt,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    async def atranscribe(
+        self,
+        audio: AudioInput,
+        *,
+        model: str,
+        language: str | None = None,
+        prompt: str | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> Transcription:
+        """Async :meth:`transcribe`."""
+        return await self._arun(
+            ops.transcribe(
+                self._target,
+                audio,
+                model=model,
+                language=language,
+                prompt=prompt,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    def speech(
+        self,
+        text: str,
+        *,
+        model: str,
+        voice: str | None = None,
+        format: str | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> SpeechResult:
+        """Speak ``text`` with ``model`` (``POST /v1/audio/speech``).
+
+        Args:
+            text: the words to speak.
+            model: a text-to-speech model id configured in llama-swap.
+            voice: one of :meth:`voices`; the server's default if omitted.
+            format: ``wav``, ``mp3``, ``opus``, ``aac``, ``flac`` or ``pcm``; the
+                server's default if omitted.
+            extra: more body fields the server understands (e.g. ``speed``).
+            timeout: bound this call; none by default.
+
+        Returns:
+            A :class:`SpeechResult`: the audio bytes and their MIME type, with ``save``.
+        """
+        return self._run(
+            ops.speech(
+                self._target,
+                text,
+                model=model,
+                voice=voice,
+                format=format,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    async def aspeech(
+        self,
+        text: str,
+        *,
+        model: str,
+        voice: str | None = None,
+        format: str | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> SpeechResult:
+        """Async :meth:`speech`."""
+        return await self._arun(
+            ops.speech(
+                self._target,
+                text,
+                model=model,
+                voice=voice,
+                format=format,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    def voices(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[str]:
+        """The voices a speech model offers (``GET /v1/audio/voices?model=<id>``)."""
+        return self._run(ops.voices(self._target, model, timeout))
+
+    async def avoices(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[str]:
+        """Async :meth:`voices`."""
+        return await self._arun(ops.voices(self._target, model, timeout))
+
     # -- events ----------------------------------------------------------------------------
 
     def events(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Iterator[Event]:
@@ -578,6 +706,8 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
                 call.method,
                 call.url,
                 json=call.json,
+                data=call.data,
+                files=call.files,
                 headers=self._headers if call.auth else self._plain_headers,
                 timeout=call.timeout,
             )
@@ -602,6 +732,8 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
                 call.method,
                 call.url,
                 json=call.json,
+                data=call.data,
+                files=call.files,
                 headers=self._headers if call.auth else self._plain_headers,
                 timeout=call.timeout,
             )

@@ -1,9 +1,9 @@
 """Generate the llama-swap YAML config the rig runs with.
 
 Chat and embedding models are the real llama.cpp server (launched through xllamacpp by
-``upstreams/llamacpp.py``); ``sd`` and ``fake-model`` are the stdlib test upstreams; ``broken``
-fails to start on purpose. Paths are absolute and the interpreter is ``sys.executable`` so the
-config works whatever the current directory of llama-swap is.
+``upstreams/llamacpp.py``); ``sd``, ``fake-model``, ``tts`` and ``whisper`` are the stdlib
+test upstreams; ``broken`` fails to start on purpose. Paths are absolute and the interpreter
+is ``sys.executable`` so the config works whatever the current directory of llama-swap is.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ PORTED_MODELS = (
     "qwen-b",
     "scripted",
     "sd",
+    # audio test upstreams (issue 13)
+    "tts",
+    "whisper",
 )
 # Only in rigs that name them: the misbehaving test upstream stays out of the shared rig.
 OPT_IN_MODELS = ("misbehaving",)
@@ -182,6 +185,24 @@ def build_config(
             name="Misbehaving test upstream",
             description="Answers with broken bodies on purpose (bad-input tests); not a model",
             metadata={"kind": "test-upstream"},
+        ),
+        # audio test upstreams (issue 13): the tone code of upstreams/tones.py, not speech models
+        "tts": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'tts.py')} --port ${{PORT}}",
+            name="Speech test upstream",
+            description="Deterministic tone-code WAV test upstream speaking an OpenAI-style "
+            "speech API (not a text-to-speech model)",
+            metadata={"kind": "test-upstream", "api": "openai-speech"},
+            capabilities={"in": ["text"], "out": ["audio"]},
+        ),
+        "whisper": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'whisper.py')} --port ${{PORT}} "
+            "--inference-path /v1/audio/transcriptions",
+            name="Whisper test upstream",
+            description="Reads the speech test upstream's tone code back, speaking whisper.cpp "
+            "server's API (not a speech-to-text model)",
+            metadata={"kind": "test-upstream", "api": "whisper.cpp"},
+            capabilities={"in": ["audio"], "out": ["text"]},
         ),
         "broken": {
             "cmd": "/bin/false",
