@@ -19,16 +19,11 @@ from llama_index.core.base.llms.types import AudioBlock, TextBlock
 from llama_index.core.readers.base import BaseReader
 from llama_index.core.schema import Document
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
+from typing_extensions import Unpack
 
-from llama_index_llamaswap._common import resolve_provider
-from llamaswap import LlamaSwapProvider, SpeechResult, Transcription
+from llama_index_llamaswap._common import ConnectionOptions, HasProvider, connect
+from llamaswap import SpeechResult, Transcription
 from llamaswap.audio import check_format
-from llamaswap.pool import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
-    CertArg,
-    VerifyArg,
-)
 
 # Metadata that stays out of the text embedded and shown to the LLM: long or numeric.
 _HIDDEN_METADATA = ["segments", "duration", "start", "end", "segment", "model"]
@@ -39,7 +34,7 @@ def to_audio_block(speech: SpeechResult) -> AudioBlock:
     return AudioBlock(audio=base64.b64encode(speech.data), format=speech.extension.lstrip("."))
 
 
-class LlamaSwapSpeechToolSpec(BaseToolSpec):
+class LlamaSwapSpeechToolSpec(HasProvider, BaseToolSpec):
     """Tools that speak (``speak``) and, optionally, listen (``transcribe_audio``).
 
     Args:
@@ -72,10 +67,7 @@ class LlamaSwapSpeechToolSpec(BaseToolSpec):
         transcription_model: str | None = None,
         audio_dir: str | PathLike[str] | None = None,
         timeout: float | None = None,
-        verify: VerifyArg = True,
-        cert: CertArg | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+        **connection: Unpack[ConnectionOptions],
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError("model must name a text-to-speech model configured in llama-swap")
@@ -94,20 +86,10 @@ class LlamaSwapSpeechToolSpec(BaseToolSpec):
             if not self.audio_dir.is_dir():
                 raise ValueError(f"audio_dir {str(self.audio_dir)!r} is not a folder")
             self.spec_functions = [*self.spec_functions, ("transcribe_audio", "atranscribe_audio")]
-        self._provider = resolve_provider(
-            dsn,
-            api_key,
-            base_url,
-            verify=verify,
-            cert=cert,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-        )
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared llama-swap provider for this address."""
-        return self._provider
+        options: dict[str, Any] = dict(connection)
+        self._provider, _ = connect(dsn, api_key, base_url, options)
+        if options:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self._provider.base_url!r})"
@@ -182,7 +164,7 @@ class LlamaSwapSpeechToolSpec(BaseToolSpec):
         return (await self._provider.atranscribe(path, **self._transcript_args())).text
 
 
-class LlamaSwapAudioReader(BaseReader):
+class LlamaSwapAudioReader(HasProvider, BaseReader):
     """Transcribe audio files into ``Document``s with a whisper model behind llama-swap.
 
     ``mode="whole"`` (default) gives one document per file with ``file_path``, ``file_name``,
@@ -209,10 +191,7 @@ class LlamaSwapAudioReader(BaseReader):
         prompt: str | None = None,
         mode: Literal["whole", "segments"] = "whole",
         timeout: float | None = None,
-        verify: VerifyArg = True,
-        cert: CertArg | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+        **connection: Unpack[ConnectionOptions],
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError("model must name a whisper model configured in llama-swap")
@@ -223,20 +202,10 @@ class LlamaSwapAudioReader(BaseReader):
         self.prompt = prompt
         self.mode = mode
         self.timeout = timeout
-        self._provider = resolve_provider(
-            dsn,
-            api_key,
-            base_url,
-            verify=verify,
-            cert=cert,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-        )
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared llama-swap provider for this address."""
-        return self._provider
+        options: dict[str, Any] = dict(connection)
+        self._provider, _ = connect(dsn, api_key, base_url, options)
+        if options:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
 
     def _args(self) -> dict[str, Any]:
         arguments: dict[str, Any] = {
