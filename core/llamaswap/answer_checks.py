@@ -180,43 +180,36 @@ def check_stream_event(
 ) -> Mapping[str, Any]:
     """One ``data:`` payload of a completion stream, parsed; raise unless it is usable.
 
-    The parsed event is returned so that nothing decodes it again (see
-    :mod:`llamaswap.stream_guard`).
+    The parse is returned so that nothing decodes the event again (see :mod:`.stream_guard`).
     """
+
+    def fail(problem: str) -> ResponseDecodeError:
+        where = subject.text if subject else "a completion stream"
+        secret = subject.secret if subject else None
+        return ResponseDecodeError(
+            scrub(f"stream event {index} of {where} {problem}: {excerpt(payload)}", secret),
+            url=subject.url if subject else "",
+            body=scrub(payload[:200].decode("utf-8", errors="replace"), secret),
+        )
+
     try:
         event = json.loads(payload)
     except ValueError as exc:
-        raise _event_error(
-            payload, index, subject, f"is not JSON ({type(exc).__name__}: {exc})"
-        ) from None
+        raise fail(f"is not JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(event, Mapping):
-        raise _event_error(payload, index, subject, "is not a JSON object")
+        raise fail("is not a JSON object")
     choices = event.get("choices")
     if choices is None:
         return event  # usage-only and error events have no choices
     if not isinstance(choices, list):
-        raise _event_error(payload, index, subject, "has a 'choices' that is not a list")
+        raise fail("has a 'choices' that is not a list")
     for choice in choices:
         if not isinstance(choice, Mapping):
-            raise _event_error(payload, index, subject, "has a choice that is not an object")
+            raise fail("has a choice that is not an object")
         delta = choice.get("delta")
         if delta is not None and not isinstance(delta, Mapping):
-            raise _event_error(
-                payload, index, subject, "has a choice whose 'delta' is not an object"
-            )
+            raise fail("has a choice whose 'delta' is not an object")
     return event
-
-
-def _event_error(
-    payload: bytes, index: int, subject: _Subject | None, problem: str
-) -> ResponseDecodeError:
-    where = subject.text if subject else "a completion stream"
-    secret = subject.secret if subject else None
-    return ResponseDecodeError(
-        scrub(f"stream event {index} of {where} {problem}: {excerpt(payload)}", secret),
-        url=subject.url if subject else "",
-        body=scrub(payload[:200].decode("utf-8", errors="replace"), secret),
-    )
 
 
 def _is_json_type(content_type: str) -> bool:

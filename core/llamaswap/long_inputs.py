@@ -238,10 +238,10 @@ def _plan(
     return plan
 
 
-def _embed_op(
+def embed_op(
     target: Target,
     cache: AnswerCache,
-    facts: _ModelFacts,
+    owner: object,
     texts: Sequence[str],
     *,
     model: str,
@@ -249,6 +249,11 @@ def _embed_op(
     max_input_tokens: int | None,
     batch_size: int | None,
 ) -> EmbedOp:
+    """The operation behind :func:`embed_in_context`; ``owner`` keys what is learnt."""
+    texts = _check(texts, max_input_tokens)
+    if not texts:
+        return []
+    facts = _facts(owner, model)
     if max_input_tokens is None and not facts.looked_up:
         facts.listed = yield from _context_length(target, model)
         facts.looked_up = True
@@ -323,35 +328,6 @@ def _check(texts: Sequence[str], max_input_tokens: int | None) -> list[str]:
     if max_input_tokens is not None and max_input_tokens < 8:
         raise ValueError(f"max_input_tokens must be at least 8, got {max_input_tokens}")
     return items
-
-
-def embed_op(
-    target: Target,
-    cache: AnswerCache,
-    owner: object,
-    texts: Sequence[str],
-    *,
-    model: str,
-    split: bool,
-    max_input_tokens: int | None,
-    batch_size: int | None,
-) -> EmbedOp:
-    """The operation behind :func:`embed_in_context`; ``owner`` keys what is learnt."""
-    items = _check(texts, max_input_tokens)
-    if not items:
-        return []
-    return (
-        yield from _embed_op(
-            target,
-            cache,
-            _facts(owner, model),
-            items,
-            model=model,
-            split=split,
-            max_input_tokens=max_input_tokens,
-            batch_size=batch_size,
-        )
-    )
 
 
 def embed_in_context(
