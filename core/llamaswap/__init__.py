@@ -44,6 +44,7 @@ from llamaswap.events import (
     UIConfig,
     UnknownEvent,
 )
+from llamaswap.features import ENDPOINT_SINCE, check_endpoint, endpoint_since
 from llamaswap.images import GeneratedImage, ImageResult
 from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, LoadingState
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_DSN",
     "DEFAULT_TIMEOUT",
     "DSN",
+    "ENDPOINT_SINCE",
     "ENV_API_KEY",
     "ENV_DSN",
     "LOADING_EVENT",
@@ -101,7 +103,9 @@ __all__ = [
     "VersionInfo",
     "__version__",
     "aembed_in_context",
+    "check_endpoint",
     "embed_in_context",
+    "endpoint_since",
     "parse_dsn",
     "shared_provider",
 ]

@@ -34,6 +34,7 @@ from llamaswap.errors import (
     PoolTimeoutError,
     UnsupportedFeatureError,
 )
+from llamaswap.features import check_endpoint
 from llamaswap.images import (
     GeneratedImage,
     ImageResult,
@@ -322,13 +323,7 @@ def health(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[bool]:
 
 def version(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[VersionInfo]:
     response = yield Call("GET", target.url("/api/version"), timeout=timeout)
-    if is_go_not_found(response):
-        raise UnsupportedFeatureError(
-            "this llama-swap has no GET /api/version (an older release); upgrade llama-swap",
-            status_code=404,
-            body=response.text,
-            url=str(response.url),
-        )
+    check_endpoint("GET /api/version", response, secret=target.secret)
     if response.is_error:
         yield from fail(target, response)
     return parse_version(json_body(response, what="GET /api/version"), url=str(response.url))
