@@ -44,7 +44,7 @@ from llamaswap.events import (
     UIConfig,
     UnknownEvent,
 )
-from llamaswap.features import ENDPOINT_SINCE, check_endpoint, endpoint_since
+from llamaswap.features import ENDPOINT_SINCE, check_endpoint, endpoint_since, require_endpoint
 from llamaswap.images import GeneratedImage, ImageResult
 from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, LoadingState
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
@@ -107,5 +107,6 @@ __all__ = [
     "embed_in_context",
     "endpoint_since",
     "parse_dsn",
+    "require_endpoint",
     "shared_provider",
 ]

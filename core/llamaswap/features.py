@@ -13,12 +13,12 @@ that registered the route.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from types import MappingProxyType
 
 import httpx
 
-from llamaswap._wire import is_go_not_found, scrub
+from llamaswap._wire import MODEL_ROUTES, Call, is_go_not_found, scrub
 from llamaswap.errors import UnsupportedFeatureError
 
 ENDPOINT_SINCE: Mapping[str, str] = MappingProxyType(
@@ -104,10 +104,43 @@ def check_endpoint(endpoint: str, response: httpx.Response, *, secret: str | Non
         if response.is_error:
             yield from fail(target, response, model)
 
-    A model server's own 404 (a chat model asked to rerank) is left to the caller.
+    A model server's own 404 (a chat model asked to rerank) is left to the caller. On a
+    model-dispatched route (``/v1/rerank``, ``/props`` ...) a model server written in Go
+    answers a path it lacks with the same bare 404 as llama-swap: there use
+    :func:`require_endpoint`, which asks llama-swap once more to tell the two apart.
     """
     if route_missing(response):
         raise unsupported_endpoint(endpoint, response, secret=secret)
+
+
+def require_endpoint(
+    endpoint: str, response: httpx.Response, *, secret: str | None = None
+) -> Generator[Call, httpx.Response, None]:
+    """:func:`check_endpoint` for any route, model-dispatched ones included (``yield from``).
+
+    When a model-dispatched route got a bare Go 404, the same method and path are sent
+    again with no body and no model. llama-swap answers that itself, from any release
+    that has the route (an error naming the missing model, never the bare 404, and
+    nothing is loaded), so a second bare 404 means the route is missing; anything else
+    means the first 404 was the model server's, which is left to the caller::
+
+        response = yield Call("POST", target.url("/v1/rerank"), json=body, model=model)
+        yield from require_endpoint("POST /v1/rerank", response, secret=target.secret)
+    """
+    if not route_missing(response):
+        return None
+    if not _has_request(response) or not _model_dispatched(response.request.url.path):
+        raise unsupported_endpoint(endpoint, response, secret=secret)
+    request = response.request
+    probe = yield Call(request.method, str(request.url.copy_with(query=None)))
+    if route_missing(probe):
+        raise unsupported_endpoint(endpoint, probe, secret=secret)
+    return None
+
+
+def _model_dispatched(path: str) -> bool:
+    """True for a model-dispatched route, also under a base URL with a path prefix."""
+    return any(path.endswith(route) for route in MODEL_ROUTES)
 
 
 def _has_request(response: httpx.Response) -> bool:

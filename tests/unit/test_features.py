@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from llamaswap import ENDPOINT_SINCE, UnsupportedFeatureError, check_endpoint, endpoint_since
-from llamaswap.features import route_missing, unsupported_endpoint
+from llamaswap.features import require_endpoint, route_missing, unsupported_endpoint
 
 KEY = "sk-feature-secret"
+GO_404 = "404 page not found\n"
 
 
 def answer(status: int, text: str, path: str = "/api/profiles") -> httpx.Response:
@@ -91,3 +94,49 @@ def test_table_pins_the_releases_read_from_llama_swap_history() -> None:
     }
     with pytest.raises(TypeError):
         ENDPOINT_SINCE["GET /new"] = "v1"  # type: ignore[index]
+
+
+def drive(op: Any, answers: list[httpx.Response]) -> list[httpx.Request]:
+    """Run a require_endpoint generator, answering each probe in turn; return the probes."""
+    sent: list[httpx.Request] = []
+    try:
+        call = next(op)
+        while True:
+            sent.append(httpx.Request(call.method, call.url))
+            reply = answers.pop(0)
+            reply.request = sent[-1]
+            call = op.send(reply)
+    except StopIteration:
+        return sent
+
+
+def post(status: int, text: str, path: str = "/v1/rerank") -> httpx.Response:
+    request = httpx.Request("POST", f"http://127.0.0.1:1{path}?x=1")
+    return httpx.Response(status, text=text, request=request)
+
+
+def test_require_endpoint_on_own_route_raises_without_probing() -> None:
+    with pytest.raises(UnsupportedFeatureError, match="v241"):
+        drive(require_endpoint("GET /api/profiles", answer(404, GO_404)), [])
+
+
+def test_require_endpoint_probes_a_model_route_and_raises_when_llama_swap_lacks_it() -> None:
+    op = require_endpoint("POST /v1/rerank", post(404, GO_404))
+    with pytest.raises(UnsupportedFeatureError, match="v78") as caught:
+        drive(op, [httpx.Response(404, text=GO_404)])
+    assert caught.value.endpoint == "POST /v1/rerank"
+
+
+def test_require_endpoint_probe_sends_same_method_and_path_without_model_or_body() -> None:
+    op = require_endpoint("POST /v1/rerank", post(404, GO_404, "/prefix/v1/rerank"))
+    no_model = '{"error":"no model id could be identified","src":"llama-swap"}'
+    probes = drive(op, [httpx.Response(404, text=no_model)])  # route exists: no raise
+    assert [(p.method, str(p.url), p.content) for p in probes] == [
+        ("POST", "http://127.0.0.1:1/prefix/v1/rerank", b"")
+    ]
+
+
+def test_require_endpoint_leaves_other_answers_alone() -> None:
+    assert drive(require_endpoint("POST /v1/rerank", post(200, "{}")), []) == []
+    upstream_404 = post(404, '{"error":{"code":404,"message":"File Not Found"}}')
+    assert drive(require_endpoint("POST /v1/rerank", upstream_404), []) == []
