@@ -1,6 +1,7 @@
 """llamaswap: a framework-free client for llama-swap, the model-swapping proxy.
 
-Management (models, running, load, unload, events, logs, health, version), image generation
+Management (models, running, load, unload, events, logs, health, version, profiles,
+props, metrics, hardware, cancel, capabilities), image generation
 and typed errors, over one pooled httpx client, sync and async::
 
     from llamaswap import LlamaSwapProvider
@@ -45,17 +46,20 @@ from llamaswap.events import (
     UnknownEvent,
 )
 from llamaswap.features import ENDPOINT_SINCE, check_endpoint, endpoint_since, require_endpoint
+from llamaswap.host import Accelerator, HardwareInfo, ModelProps, Profile, Profiles
 from llamaswap.images import GeneratedImage, ImageResult
 from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, LoadingState
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
+from llamaswap.metrics import Metrics, MetricSample, parse_prometheus
 from llamaswap.pool import PoolSettings
-from llamaswap.provider import LlamaSwapProvider
+from llamaswap.provider import CAPABILITIES, LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import RetryPolicy
 from llamaswap.shared import shared_provider
 from llamaswap.states import ModelState
 
 __all__ = [
+    "CAPABILITIES",
     "DEFAULT_DSN",
     "DEFAULT_TIMEOUT",
     "DSN",
@@ -66,12 +70,14 @@ __all__ = [
     "LOADING_FIELD",
     "PLACEHOLDER_API_KEY",
     "APIError",
+    "Accelerator",
     "Activity",
     "AuthenticationError",
     "DSNError",
     "EmbedInput",
     "Event",
     "GeneratedImage",
+    "HardwareInfo",
     "ImageResult",
     "InFlight",
     "IncompleteResponseError",
@@ -83,15 +89,20 @@ __all__ = [
     "LoadingProgress",
     "LoadingState",
     "LogData",
+    "MetricSample",
+    "Metrics",
     "ModelInfo",
     "ModelLoadError",
+    "ModelProps",
     "ModelState",
     "ModelStatus",
     "ModelStatusEntry",
     "NotFoundError",
     "PoolSettings",
     "PoolTimeoutError",
+    "Profile",
     "ProfileChanged",
+    "Profiles",
     "RateLimitError",
     "ResponseDecodeError",
     "RetryPolicy",
@@ -107,6 +118,7 @@ __all__ = [
     "embed_in_context",
     "endpoint_since",
     "parse_dsn",
+    "parse_prometheus",
     "require_endpoint",
     "shared_provider",
 ]

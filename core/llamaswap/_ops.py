@@ -28,13 +28,24 @@ from llamaswap._wire import (
     with_available,
 )
 from llamaswap.errors import (
+    APIError,
     AuthenticationError,
     LlamaSwapError,
     NotFoundError,
     PoolTimeoutError,
+    ResponseDecodeError,
     UnsupportedFeatureError,
 )
-from llamaswap.features import check_endpoint
+from llamaswap.features import check_endpoint, require_endpoint
+from llamaswap.host import (
+    HardwareInfo,
+    ModelProps,
+    Profiles,
+    parse_active,
+    parse_hardware,
+    parse_profiles,
+    parse_props,
+)
 from llamaswap.images import (
     GeneratedImage,
     ImageResult,
@@ -43,6 +54,7 @@ from llamaswap.images import (
     image_from_bytes,
     parse_image_response,
 )
+from llamaswap.metrics import Metrics, parse_prometheus
 from llamaswap.records import (
     ModelInfo,
     RunningModel,
@@ -375,3 +387,126 @@ def generate_image(
 def _same_origin(url: str, base_url: str) -> bool:
     a, b = urlsplit(url), urlsplit(base_url)
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+# -- management extras: profiles, props, metrics, hardware, cancel (issue 13) -------------
+
+
+def profiles(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[Profiles]:
+    response = yield Call("GET", target.url("/api/profiles"), timeout=timeout)
+    check_endpoint("GET /api/profiles", response, secret=target.secret)
+    if response.is_error:
+        yield from fail(target, response)
+    return parse_profiles(json_body(response, what="GET /api/profiles"), url=str(response.url))
+
+
+def set_profile(
+    target: Target, name: str | None, timeout: Any = USE_CLIENT_DEFAULT
+) -> Op[str | None]:
+    """Make ``name`` the active profile (``None``: none); returns the active one."""
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(
+            f"name must be a profile name (a non-empty string) or None to clear it, got {name!r}"
+        )
+    url = target.url("/api/profiles/active")
+    response = yield Call("PUT", url, json={"name": name}, timeout=timeout)
+    check_endpoint("PUT /api/profiles/active", response, secret=target.secret)
+    if response.status_code == 404 and server_message(response.text)[1]:
+        reason = scrub(server_message(response.text)[0], target.secret)
+        known = yield from _profile_names(target)
+        raise NotFoundError(
+            f"llama-swap has no profile {name!r} (404: {reason}); "
+            f"it has: {', '.join(known) or 'no profiles (add profiles: to its config)'}",
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+            available=known,
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    return parse_active(json_body(response, what="PUT /api/profiles/active"), url=url)
+
+
+def _profile_names(target: Target) -> Op[list[str]]:
+    try:
+        response = yield Call("GET", target.url("/api/profiles"))
+        return [] if response.is_error else list(parse_profiles(response.json()).names)
+    except (LlamaSwapError, ValueError):
+        return []
+
+
+def props(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[ModelProps]:
+    """``GET /props?model=<id>``: llama-swap loads the model and forwards the question."""
+    model_path(model)  # the same check every model argument gets
+    url = target.url(f"/props?model={quote(model, safe='')}")
+    response = yield Call("GET", url, timeout=timeout, model=model)
+    yield from require_endpoint("GET /props", response, secret=target.secret)
+    if response.is_error:
+        yield from fail(target, response, model)
+    return parse_props(model, json_body(response, what="GET /props"), url=str(response.url))
+
+
+def metrics(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[Metrics]:
+    response = yield Call("GET", target.url("/metrics"), timeout=timeout)
+    check_endpoint("GET /metrics", response, secret=target.secret)
+    if response.status_code == 503:
+        said = scrub(response.text.strip().lstrip("# "), target.secret)
+        raise APIError(
+            "llama-swap's performance monitor is off, so GET /metrics has nothing to report "
+            f"(503: {said}): remove "
+            "'performance: {disabled: true}' from llama-swap's config",
+            status_code=503,
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    try:
+        return parse_prometheus(response.text)
+    except ValueError as exc:
+        raise ResponseDecodeError(
+            f"GET /metrics did not return Prometheus text: {exc}",
+            url=str(response.url),
+            body=scrub(response.text[:200], target.secret),
+        ) from None
+
+
+def hardware(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[HardwareInfo]:
+    response = yield Call("GET", target.url("/api/hardware"), timeout=timeout)
+    check_endpoint("GET /api/hardware", response, secret=target.secret)
+    if response.status_code == 503:
+        reason = scrub(server_message(response.text)[0], target.secret)
+        raise APIError(
+            f"llama-swap could not detect this host's hardware at startup (503: {reason}); "
+            "its log (GET /logs) says why",
+            status_code=503,
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    return parse_hardware(json_body(response, what="GET /api/hardware"), url=str(response.url))
+
+
+def cancel(target: Target, inflight_id: str | int, timeout: Any = USE_CLIENT_DEFAULT) -> Op[None]:
+    """Cancel one tracked in-flight request (its id comes from an ``InFlight`` event)."""
+    if isinstance(inflight_id, bool) or not isinstance(inflight_id, str | int):
+        raise TypeError(
+            f"inflight_id must be a str or int from an InFlight event, got {inflight_id!r}"
+        )
+    ident = str(inflight_id).strip()
+    if not ident:
+        raise ValueError("inflight_id must not be empty: take it from an InFlight event")
+    url = target.url(f"/api/inflight/{model_path(ident)}/cancel")
+    response = yield Call("POST", url, timeout=timeout)
+    check_endpoint("POST /api/inflight/{id}/cancel", response, secret=target.secret)
+    if response.status_code == 404 and server_message(response.text)[1]:
+        raise NotFoundError(
+            f"llama-swap has no in-flight request {ident!r} (404: "
+            f"{scrub(server_message(response.text)[0], target.secret)}): it has finished "
+            "already, or the id is not one from events() (InFlight)",
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    return None
