@@ -52,7 +52,7 @@ from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, Loa
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
 from llamaswap.metrics import Metrics, MetricSample, parse_prometheus
 from llamaswap.pool import PoolSettings
-from llamaswap.provider import CAPABILITIES, LlamaSwapProvider
+from llamaswap.provider import CAPABILITIES, MODEL_LOOKUP_TIMEOUT, LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import RetryPolicy
 from llamaswap.shared import shared_provider
@@ -68,6 +68,7 @@ __all__ = [
     "ENV_DSN",
     "LOADING_EVENT",
     "LOADING_FIELD",
+    "MODEL_LOOKUP_TIMEOUT",
     "PLACEHOLDER_API_KEY",
     "APIError",
     "Accelerator",

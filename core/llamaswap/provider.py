@@ -986,6 +986,10 @@ def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:
     )
 
 
+MODEL_LOOKUP_TIMEOUT = 10.0
+"""Seconds a framework class waits for ``/v1/models`` when it reads a model's context
+and capabilities on its own (that route never loads a model, so a bound is safe)."""
+
 CAPABILITIES = (
     "function_calling",
     "vision",

@@ -74,6 +74,15 @@ class ModelInfo:
         """``text``, ``image``, ``audio`` the model produces, as its config declares."""
         return _strings(self.architecture.get("output_modalities"))
 
+    @property
+    def declares_capabilities(self) -> bool:
+        """Whether llama-swap rendered a ``capabilities`` config for this model (v225+).
+
+        When it did, a capability it leaves out is one the model lacks; when it did not,
+        nothing is known either way.
+        """
+        return bool(self.capabilities or self.architecture or self.supported_parameters)
+
     def has(self, capability: str) -> bool:
         """Whether ``capabilities`` declares ``capability`` (``"reranker"``, ``"vision"`` ...)."""
         return self.capabilities.get(capability) is True
