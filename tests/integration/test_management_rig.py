@@ -325,3 +325,41 @@ def test_each_endpoint_is_served_or_named_unsupported_by_release(
                 with pytest.raises(served) as raised:
                     call()
                 assert not isinstance(raised.value, UnsupportedFeatureError), endpoint
+
+
+# -- the framework classes read the same capabilities ----------------------------------------
+
+
+def test_chat_llamaswap_profile_comes_from_the_listing_without_loading(
+    provider: LlamaSwapProvider, extras_rig: Rig
+) -> None:
+    from langchain_llamaswap import ChatLlamaSwap
+
+    provider.unload()
+    chat = ChatLlamaSwap(model=CHAT, dsn=extras_rig.dsn).profile
+    image = ChatLlamaSwap(model="sd", dsn=extras_rig.dsn).profile
+    assert chat is not None and image is not None
+    assert (chat["max_input_tokens"], chat["tool_calling"], chat["tool_choice"]) == (
+        CHAT_CTX,
+        True,
+        True,
+    )
+    assert (image["image_outputs"], image["text_outputs"], image["tool_calling"]) == (
+        True,
+        False,
+        False,
+    )
+    assert provider.running() == []
+
+
+def test_llamaswap_metadata_comes_from_the_capabilities_without_loading(
+    provider: LlamaSwapProvider, extras_rig: Rig
+) -> None:
+    from llama_index_llamaswap import LlamaSwap
+
+    provider.unload()
+    chat = LlamaSwap(model=CHAT, dsn=extras_rig.dsn).metadata
+    image = LlamaSwap(model="sd", dsn=extras_rig.dsn).metadata
+    assert (chat.is_function_calling_model, chat.context_window) == (True, CHAT_CTX)
+    assert image.is_function_calling_model is False
+    assert provider.running() == []
