@@ -37,6 +37,7 @@ from .errors import (
     too_many_requests,
 )
 from .events import EventBus, InflightEntry, InflightTracker, sse_frame
+from .hardware import detect as detect_hardware
 from .loading import LoadingStream
 from .logs import Logs
 from .process import READY
@@ -131,6 +132,8 @@ class DoubleServer:
         self.log = self.logs.log
         self.bus = EventBus()
         self.inflight = InflightTracker(self.bus)
+        self.active_profile = ""  # none; forgotten on restart, like v250
+        self.hardware = detect_hardware(VERSION)  # once at startup, like v250
         self.router = Router(cfg, self.logs, self._on_state)
         self.session: aiohttp.ClientSession | None = None
         self._stream_tasks: set[asyncio.Task[Any]] = set()
@@ -348,6 +351,16 @@ class DoubleServer:
         """POST/GET model-dispatched routes: resolve model, then local or peer."""
         body = await request.read()
         model, streaming = extract_model(request, body)
+        pins = self._active_pins()
+        if model and model in pins:
+            # v250 CreateProfileMiddleware: the pinned name becomes its target ("" blanks it)
+            if request.method == "GET":
+                request = request.clone(
+                    rel_url=request.path + "?" + _go_query_set(request, "model", pins[model])
+                )
+            else:
+                body = rewrite_json_model(body, pins[model])
+            model = pins[model]
         if not model:
             return self.error(request, 404, NO_MODEL)
         path = request.path
@@ -638,6 +651,12 @@ class DoubleServer:
                         {"type": "peer", "peerID": pid},
                     )
                 )
+        listed = {str(r["id"]) for r in data} | set(self.cfg.aliases) | set(self.cfg.models)
+        for pin, target in self._active_pins().items():
+            if target and pin not in listed:
+                data.append(
+                    self._record(pin, created, "", "", {}, None, "unloaded", {"type": "profile"})
+                )
         data.sort(key=lambda r: str(r["id"]))
         headers = {"Content-Type": "application/json"}
         origin = request.headers.get("Origin")
@@ -707,7 +726,7 @@ class DoubleServer:
                 ),
                 ("modelStatus", self.model_status()),
                 ("uiConfig", self.cfg.ui),
-                ("profileChanged", {"active": None}),
+                ("profileChanged", {"active": self.active_profile or None}),
                 ("inflight", self.inflight.snapshot()),
             ]
             for msg_type, data in initial:
@@ -811,19 +830,29 @@ class DoubleServer:
         return _json({"enabled": False}, 503)
 
     async def handle_hardware(self, request: web.Request) -> web.StreamResponse:
-        """No hardware detection in the double."""
-        return self.error(request, 503, "hardware detection unavailable")
+        """``GET /api/hardware``: the startup snapshot (see :mod:`.hardware`), else 503."""
+        if self.hardware is None:
+            return self.error(request, 503, "hardware detection unavailable")
+        return _json(self.hardware)
 
     async def handle_version(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/version``: identifies the test double."""
         return _json({"build_date": BUILD_DATE, "commit": COMMIT, "version": VERSION})
 
+    def _active_pins(self) -> dict[str, str]:
+        profile = self.cfg.profiles.get(self.active_profile)
+        return profile.pins if profile is not None else {}
+
     async def handle_profiles(self, request: web.Request) -> web.StreamResponse:
-        """Profiles are not implemented: always none."""
-        return _json({"active": None, "profiles": []})
+        """``GET /api/profiles``: every profile (sorted by id) and the active one."""
+        profiles = [
+            {"id": pid, "description": p.description, "pins": p.pins}
+            for pid, p in sorted(self.cfg.profiles.items())
+        ]
+        return _json({"active": self.active_profile or None, "profiles": profiles})
 
     async def handle_active_profile(self, request: web.Request) -> web.StreamResponse:
-        """Only clearing the (always empty) active profile succeeds."""
+        """``PUT /api/profiles/active``: ``{"name": "<profile>"}`` or ``{"name": null}``."""
         try:
             doc = await request.json()
         except ValueError:
@@ -835,9 +864,13 @@ class DoubleServer:
         name = doc["name"]
         if name is not None and not isinstance(name, str):
             return self.error(request, 400, "profile name must be a string or null")
-        if name:
+        if name and name not in self.cfg.profiles:
             return self.error(request, 404, f'profile "{name}" not found')
-        return _json({"active": None})
+        if (name or "") != self.active_profile:
+            self.active_profile = name or ""
+            self.log.info(f'active profile changed to "{self.active_profile}"')
+            self.bus.emit("profileChanged", {"active": self.active_profile or None})
+        return _json({"active": self.active_profile or None})
 
     async def handle_cancel_inflight(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/inflight/{id}/cancel``: abort a tracked request."""
