@@ -40,6 +40,7 @@ from .events import EventBus, InflightEntry, InflightTracker, sse_frame
 from .hardware import detect as detect_hardware
 from .loading import LoadingStream
 from .logs import Logs
+from .perf import Monitor
 from .process import READY
 from .proxy import (
     ProxyHooks,
@@ -134,6 +135,7 @@ class DoubleServer:
         self.inflight = InflightTracker(self.bus)
         self.active_profile = ""  # none; forgotten on restart, like v250
         self.hardware = detect_hardware(VERSION)  # once at startup, like v250
+        self.monitor = None if cfg.performance_disabled else Monitor(cfg.performance_every)
         self.router = Router(cfg, self.logs, self._on_state)
         self.session: aiohttp.ClientSession | None = None
         self._stream_tasks: set[asyncio.Task[Any]] = set()
@@ -190,6 +192,10 @@ class DoubleServer:
         """Create the upstream HTTP client and run preloads."""
         self.session = new_session()
         self.log.info(f"llama-swap test double {VERSION} starting")
+        if self.monitor is None:
+            self.log.info("performance monitoring is disabled")
+        else:
+            self.monitor.start()
         for name in self.cfg.preload:
             real = self.cfg.real_model_name(name)
             if real is None:
@@ -220,6 +226,8 @@ class DoubleServer:
         """Close event streams, stop every upstream, close the client."""
         self.log.info("shutting down, stopping all upstreams")
         self.bus.close_all()
+        if self.monitor is not None:
+            await self.monitor.stop()
         await self.router.shutdown()
         if self.session is not None:
             await self.session.close()
@@ -822,8 +830,13 @@ class DoubleServer:
         return not_found()
 
     async def handle_metrics(self, request: web.Request) -> web.StreamResponse:
-        """The double has no performance monitor."""
-        return go_text(503, "# performance monitor not available\n")
+        """``GET /metrics``: the monitor's latest host sample (see :mod:`.perf`), else 503."""
+        if self.monitor is None:
+            return go_text(503, "# performance monitor not available\n")
+        return web.Response(
+            body=self.monitor.render().encode(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
 
     async def handle_performance(self, request: web.Request) -> web.StreamResponse:
         """Performance monitor disabled."""

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .perf import parse_every
+
 DEFAULT_PROXY = "http://localhost:${PORT}"
 DEFAULT_IGNORE_PATHS = [r".*\.(js|json|css|png|gif|jpg|jpeg|ico|txt)$"]
 DEFAULT_GROUP = "(default)"
@@ -131,6 +133,8 @@ class Config:
     aliases: dict[str, str] = field(default_factory=dict)
     model_group: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, ProfileConfig] = field(default_factory=dict)
+    performance_disabled: bool = False
+    performance_every: float = 5.0
 
     def real_model_name(self, name: str) -> str | None:
         """Map a local model ID or alias to the real ID (None if not local)."""
@@ -486,6 +490,11 @@ def load_config_text(text: str) -> Config:
             models=_str_list(peer.get("models")),
         )
     _parse_profiles(raw, cfg)
+    perf = raw.get("performance") or {}
+    cfg.performance_disabled = bool(perf.get("disabled", False))
+    cfg.performance_every = parse_every(perf.get("every"))
+    if cfg.performance_every < 5:
+        raise ConfigError(f"every must be at least 5s, got {perf.get('every')}")
     return cfg
 
 

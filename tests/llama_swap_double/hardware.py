@@ -8,6 +8,7 @@ answers 503 ``hardware detection unavailable`` as the binary does when detection
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -43,7 +44,7 @@ def detect(detector_version: str) -> dict[str, Any] | None:
         "operating_system": {
             "family": "linux",
             "name": release.get("ID") or None,
-            "version": release.get("VERSION_ID") or None,
+            "version": _os_version(release),
             "kernel": platform.release() or None,
         },
         "environment": _environment(),
@@ -70,6 +71,14 @@ def _os_release() -> dict[str, str]:
         return {}
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
     return {k.strip(): v.strip().strip('"') for k, v in pairs}
+
+
+def _os_version(release: dict[str, str]) -> str | None:
+    """Debian's point release from /etc/debian_version (``12.11``), as gopsutil reports it."""
+    if release.get("ID") == "debian":
+        with contextlib.suppress(OSError):
+            return Path("/etc/debian_version").read_text().strip() or None
+    return release.get("VERSION_ID") or None
 
 
 def _cpuinfo() -> dict[str, Any]:
