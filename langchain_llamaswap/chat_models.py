@@ -14,6 +14,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -681,6 +682,20 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
             tools=tools,
             **kwargs,
         )
+
+    # -- model profile (issue 13) ------------------------------------------------------------
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """``profile`` from llama-swap's ``/v1/models`` record (never loads the model).
+
+        Context window, modalities and tool calling as the model's ``capabilities`` config
+        declares them, over what the class knows of every llama-server model; an
+        unreachable llama-swap or an unlisted id gives only the latter. A ``profile=``
+        passed in is kept as given.
+        """
+        from langchain_llamaswap._profile import model_profile
+
+        return model_profile(self.provider, self.model_name)
 
 
 def llamacpp_payload(payload: dict[str, Any]) -> dict[str, Any]:

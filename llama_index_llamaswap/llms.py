@@ -22,7 +22,14 @@ from openai import AsyncOpenAI, OpenAI
 
 from llama_index_llamaswap._common import HasProvider, connect
 from llama_index_llamaswap.loading import awith_loading, with_loading
-from llamaswap import PLACEHOLDER_API_KEY, LlamaSwapError, LlamaSwapProvider, NotFoundError
+from llamaswap import (
+    MODEL_LOOKUP_TIMEOUT,
+    PLACEHOLDER_API_KEY,
+    LlamaSwapError,
+    LlamaSwapProvider,
+    ModelInfo,
+    NotFoundError,
+)
 from llamaswap import openai_compat as compat
 
 logger = logging.getLogger("llama_index_llamaswap")
@@ -31,7 +38,7 @@ FALLBACK_CONTEXT_WINDOW = DEFAULT_CONTEXT_WINDOW
 """Used when llama-swap does not report a context size for the model (3900 tokens,
 LlamaIndex's own default, which leaves slack inside a 4096-token llama.cpp context)."""
 
-CONTEXT_LOOKUP_TIMEOUT = 10.0
+CONTEXT_LOOKUP_TIMEOUT = MODEL_LOOKUP_TIMEOUT
 """``GET /v1/models`` never loads a model, so the lookup may be bounded."""
 
 CONTEXT_RETRY_AFTER = 30.0
@@ -175,7 +182,7 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
             context_window=self.resolved_context_window(),
             num_output=self.max_tokens or -1,
             is_chat_model=self.is_chat_model,
-            is_function_calling_model=self.is_function_calling_model,
+            is_function_calling_model=self.resolved_function_calling(),
             model_name=self.model,
         )
 
@@ -218,6 +225,7 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         self._context_resolved = True
         self._context_warned = False
         self._context_failed_at = None
+        self._server_info = info
         if info.context_length is None:
             logger.info(
                 "llama-swap reports no context_length for %r; using %d",
@@ -225,6 +233,26 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
                 FALLBACK_CONTEXT_WINDOW,
             )
         return info.context_length
+
+    # -- function calling from the capabilities (issue 13) ---------------------------------
+
+    _server_info: ModelInfo | None = PrivateAttr(default=None)
+
+    def resolved_function_calling(self) -> bool:
+        """The caller's ``is_function_calling_model``, else what llama-swap declares.
+
+        Read from the same ``/v1/models`` record as the context window (never loads the
+        model): a model whose ``capabilities`` config leaves out ``tools`` is not a
+        function-calling model. Without such a config (or without a lookup, when
+        ``context_window`` was given) it stays ``True``: llama-server serves tools.
+        """
+        if "is_function_calling_model" in self.model_fields_set:
+            return bool(self.is_function_calling_model)
+        self.resolved_context_window()  # the one lookup, remembered
+        info = self._server_info
+        if info is not None and info.declares_capabilities:
+            return info.has("function_calling")
+        return bool(self.is_function_calling_model)
 
     # -- wire ------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """llamaswap: a framework-free client for llama-swap, the model-swapping proxy.
 
-Management (models, running, load, unload, events, logs, health, version), image generation,
-speech and transcription, and typed errors, over one pooled httpx client, sync and async::
+Management (models, running, load, unload, events, logs, health, version, profiles,
+props, metrics, hardware, cancel, capabilities), image generation, speech and
+transcription, and typed errors, over one pooled httpx client, sync and async::
 
     from llamaswap import LlamaSwapProvider
 
@@ -45,32 +46,40 @@ from llamaswap.events import (
     UIConfig,
     UnknownEvent,
 )
+from llamaswap.features import ENDPOINT_SINCE, check_endpoint, endpoint_since, require_endpoint
+from llamaswap.host import Accelerator, HardwareInfo, ModelProps, Profile, Profiles
 from llamaswap.images import GeneratedImage, ImageResult
 from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, LoadingState
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
+from llamaswap.metrics import Metrics, MetricSample, parse_prometheus
 from llamaswap.pool import PoolSettings
-from llamaswap.provider import LlamaSwapProvider
+from llamaswap.provider import CAPABILITIES, MODEL_LOOKUP_TIMEOUT, LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import RetryPolicy
 from llamaswap.shared import shared_provider
 from llamaswap.states import ModelState
 
 __all__ = [
+    "CAPABILITIES",
     "DEFAULT_DSN",
     "DEFAULT_TIMEOUT",
     "DSN",
+    "ENDPOINT_SINCE",
     "ENV_API_KEY",
     "ENV_DSN",
     "LOADING_EVENT",
     "LOADING_FIELD",
+    "MODEL_LOOKUP_TIMEOUT",
     "PLACEHOLDER_API_KEY",
     "APIError",
+    "Accelerator",
     "Activity",
     "AuthenticationError",
     "DSNError",
     "EmbedInput",
     "Event",
     "GeneratedImage",
+    "HardwareInfo",
     "ImageResult",
     "InFlight",
     "IncompleteResponseError",
@@ -82,15 +91,20 @@ __all__ = [
     "LoadingProgress",
     "LoadingState",
     "LogData",
+    "MetricSample",
+    "Metrics",
     "ModelInfo",
     "ModelLoadError",
+    "ModelProps",
     "ModelState",
     "ModelStatus",
     "ModelStatusEntry",
     "NotFoundError",
     "PoolSettings",
     "PoolTimeoutError",
+    "Profile",
     "ProfileChanged",
+    "Profiles",
     "RateLimitError",
     "ResponseDecodeError",
     "RetryPolicy",
@@ -105,7 +119,11 @@ __all__ = [
     "VersionInfo",
     "__version__",
     "aembed_in_context",
+    "check_endpoint",
     "embed_in_context",
+    "endpoint_since",
     "parse_dsn",
+    "parse_prometheus",
+    "require_endpoint",
     "shared_provider",
 ]

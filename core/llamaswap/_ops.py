@@ -45,7 +45,18 @@ from llamaswap.errors import (
     LlamaSwapError,
     NotFoundError,
     PoolTimeoutError,
+    ResponseDecodeError,
     UnsupportedFeatureError,
+)
+from llamaswap.features import check_endpoint, require_endpoint
+from llamaswap.host import (
+    HardwareInfo,
+    ModelProps,
+    Profiles,
+    parse_active,
+    parse_hardware,
+    parse_profiles,
+    parse_props,
 )
 from llamaswap.images import (
     GeneratedImage,
@@ -55,6 +66,7 @@ from llamaswap.images import (
     image_from_bytes,
     parse_image_response,
 )
+from llamaswap.metrics import Metrics, parse_prometheus
 from llamaswap.records import (
     ModelInfo,
     RunningModel,
@@ -353,13 +365,7 @@ def health(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[bool]:
 
 def version(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[VersionInfo]:
     response = yield Call("GET", target.url("/api/version"), timeout=timeout)
-    if is_go_not_found(response):
-        raise UnsupportedFeatureError(
-            "this llama-swap has no GET /api/version (an older release); upgrade llama-swap",
-            status_code=404,
-            body=response.text,
-            url=str(response.url),
-        )
+    check_endpoint("GET /api/version", response, secret=target.secret)
     if response.is_error:
         yield from fail(target, response)
     return parse_version(json_body(response, what="GET /api/version"), url=str(response.url))
@@ -438,8 +444,7 @@ def transcribe(
         timeout=timeout,
         model=model,
     )
-    if is_go_not_found(response):
-        raise _no_route(response, "POST /v1/audio/transcriptions")
+    yield from require_endpoint("POST /v1/audio/transcriptions", response, secret=target.secret)
     if response.is_error:
         yield from fail(target, response, model)
     what = "POST /v1/audio/transcriptions"
@@ -473,8 +478,7 @@ def speech(
     response = yield Call(
         "POST", target.url("/v1/audio/speech"), json=body, timeout=timeout, model=model
     )
-    if is_go_not_found(response):
-        raise _no_route(response, "POST /v1/audio/speech")
+    yield from require_endpoint("POST /v1/audio/speech", response, secret=target.secret)
     if response.is_error:
         yield from fail(target, response, model)
     return speech_from_response(
@@ -494,18 +498,130 @@ def voices(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[
         raise ValueError("model must name a text-to-speech model configured in llama-swap")
     url = target.url(f"/v1/audio/voices?model={quote(model, safe='')}")
     response = yield Call("GET", url, timeout=timeout, model=model)
-    if is_go_not_found(response):
-        raise _no_route(response, "GET /v1/audio/voices")
+    yield from require_endpoint("GET /v1/audio/voices", response, secret=target.secret)
     if response.is_error:
         yield from fail(target, response, model)
     return parse_voices(json_body(response, what="GET /v1/audio/voices"), url=str(response.url))
 
 
-def _no_route(response: httpx.Response, endpoint: str) -> UnsupportedFeatureError:
-    """Go's bare 404: this llama-swap predates the audio routes."""
-    return UnsupportedFeatureError(
-        f"this llama-swap has no {endpoint} (an older release); upgrade llama-swap",
-        status_code=404,
-        body=response.text,
-        url=str(response.url),
-    )
+# -- management extras: profiles, props, metrics, hardware, cancel (issue 13) -------------
+
+
+def profiles(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[Profiles]:
+    response = yield Call("GET", target.url("/api/profiles"), timeout=timeout)
+    check_endpoint("GET /api/profiles", response, secret=target.secret)
+    if response.is_error:
+        yield from fail(target, response)
+    return parse_profiles(json_body(response, what="GET /api/profiles"), url=str(response.url))
+
+
+def set_profile(
+    target: Target, name: str | None, timeout: Any = USE_CLIENT_DEFAULT
+) -> Op[str | None]:
+    """Make ``name`` the active profile (``None``: none); returns the active one."""
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(
+            f"name must be a profile name (a non-empty string) or None to clear it, got {name!r}"
+        )
+    url = target.url("/api/profiles/active")
+    response = yield Call("PUT", url, json={"name": name}, timeout=timeout)
+    check_endpoint("PUT /api/profiles/active", response, secret=target.secret)
+    if response.status_code == 404 and server_message(response.text)[1]:
+        reason = scrub(server_message(response.text)[0], target.secret)
+        known = yield from _profile_names(target)
+        raise NotFoundError(
+            f"llama-swap has no profile {name!r} (404: {reason}); "
+            f"it has: {', '.join(known) or 'no profiles (add profiles: to its config)'}",
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+            available=known,
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    return parse_active(json_body(response, what="PUT /api/profiles/active"), url=url)
+
+
+def _profile_names(target: Target) -> Op[list[str]]:
+    try:
+        response = yield Call("GET", target.url("/api/profiles"))
+        return [] if response.is_error else list(parse_profiles(response.json()).names)
+    except (LlamaSwapError, ValueError):
+        return []
+
+
+def props(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[ModelProps]:
+    """``GET /props?model=<id>``: llama-swap loads the model and forwards the question."""
+    model_path(model)  # the same check every model argument gets
+    url = target.url(f"/props?model={quote(model, safe='')}")
+    response = yield Call("GET", url, timeout=timeout, model=model)
+    yield from require_endpoint("GET /props", response, secret=target.secret)
+    if response.is_error:
+        yield from fail(target, response, model)
+    return parse_props(model, json_body(response, what="GET /props"), url=str(response.url))
+
+
+def metrics(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[Metrics]:
+    response = yield Call("GET", target.url("/metrics"), timeout=timeout)
+    check_endpoint("GET /metrics", response, secret=target.secret)
+    if response.status_code == 503:
+        said = scrub(response.text.strip().lstrip("# "), target.secret)
+        raise APIError(
+            "llama-swap's performance monitor is off, so GET /metrics has nothing to report "
+            f"(503: {said}): remove "
+            "'performance: {disabled: true}' from llama-swap's config",
+            status_code=503,
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    try:
+        return parse_prometheus(response.text)
+    except ValueError as exc:
+        raise ResponseDecodeError(
+            f"GET /metrics did not return Prometheus text: {exc}",
+            url=str(response.url),
+            body=scrub(response.text[:200], target.secret),
+        ) from None
+
+
+def hardware(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[HardwareInfo]:
+    response = yield Call("GET", target.url("/api/hardware"), timeout=timeout)
+    check_endpoint("GET /api/hardware", response, secret=target.secret)
+    if response.status_code == 503:
+        reason = scrub(server_message(response.text)[0], target.secret)
+        raise APIError(
+            f"llama-swap could not detect this host's hardware at startup (503: {reason}); "
+            "its log (GET /logs) says why",
+            status_code=503,
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    return parse_hardware(json_body(response, what="GET /api/hardware"), url=str(response.url))
+
+
+def cancel(target: Target, inflight_id: str | int, timeout: Any = USE_CLIENT_DEFAULT) -> Op[None]:
+    """Cancel one tracked in-flight request (its id comes from an ``InFlight`` event)."""
+    if isinstance(inflight_id, bool) or not isinstance(inflight_id, str | int):
+        raise TypeError(
+            f"inflight_id must be a str or int from an InFlight event, got {inflight_id!r}"
+        )
+    ident = str(inflight_id).strip()
+    if not ident:
+        raise ValueError("inflight_id must not be empty: take it from an InFlight event")
+    url = target.url(f"/api/inflight/{model_path(ident)}/cancel")
+    response = yield Call("POST", url, timeout=timeout)
+    check_endpoint("POST /api/inflight/{id}/cancel", response, secret=target.secret)
+    if response.status_code == 404 and server_message(response.text)[1]:
+        raise NotFoundError(
+            f"llama-swap has no in-flight request {ident!r} (404: "
+            f"{scrub(server_message(response.text)[0], target.secret)}): it has finished "
+            "already, or the id is not one from events() (InFlight)",
+            body=scrub(response.text, target.secret),
+            url=str(response.url),
+        )
+    if response.is_error:
+        yield from fail(target, response)
+    return None

@@ -80,7 +80,27 @@ class NotFoundError(APIError):
 
 
 class UnsupportedFeatureError(APIError):
-    """This llama-swap build lacks the endpoint asked for (an older release)."""
+    """This llama-swap build lacks the endpoint asked for (an older release).
+
+    Attributes:
+        endpoint: the missing endpoint as ``"METHOD /path"``, when known.
+        since: the llama-swap release that added it (``"v241"``), when known; see
+            :data:`llamaswap.features.ENDPOINT_SINCE`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str = "",
+        url: str = "",
+        endpoint: str | None = None,
+        since: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body, url=url)
+        self.endpoint = endpoint
+        self.since = since
 
 
 class ModelLoadError(APIError):

@@ -31,6 +31,7 @@ MANAGEMENT_MAX_CONNECTIONS = 16
 #: llama-swap's own endpoints that answer at once; they ride the management pool.
 MANAGEMENT_PATHS = frozenset(
     {"/health", "/v1/models", "/running", "/unload", "/api/models/unload", "/logs", "/api/version"}
+    | {"/api/profiles", "/api/profiles/active", "/metrics", "/api/hardware"}
 )
 
 VerifyArg = ssl.SSLContext | str | bool

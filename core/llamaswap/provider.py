@@ -46,8 +46,10 @@ from llamaswap.errors import (
     LlamaSwapError,
 )
 from llamaswap.events import Event, aiter_frames, decode_event, iter_frames
+from llamaswap.host import HardwareInfo, ModelProps, Profiles
 from llamaswap.images import ImageResult
 from llamaswap.long_inputs import EmbedInput
+from llamaswap.metrics import Metrics
 from llamaswap.pool import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
@@ -765,6 +767,104 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         )
 
     # -- embeddings within the model's context (llamaswap.long_inputs) ---------------------
+    # -- management extras: profiles, props, metrics, hardware, cancel, capabilities --------
+    # (issue 13) An endpoint this llama-swap is too old for raises UnsupportedFeatureError
+    # naming the release that added it (llamaswap.features).
+
+    def profiles(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Profiles:
+        """The profiles in llama-swap's config and the active one (``GET /api/profiles``).
+
+        A profile pins requested names to models (``assistant`` -> ``qwen``) while active.
+        Needs llama-swap v241 or newer.
+        """
+        return self._run(ops.profiles(self._target, timeout))
+
+    async def aprofiles(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Profiles:
+        """Async :meth:`profiles`."""
+        return await self._arun(ops.profiles(self._target, timeout))
+
+    def set_profile(
+        self, name: str | None, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> str | None:
+        """Activate profile ``name``, or none with ``None`` (``PUT /api/profiles/active``).
+
+        Returns the active profile. An unknown name raises :class:`NotFoundError` listing
+        the profiles. llama-swap forgets the choice on restart and config reload.
+        """
+        return self._run(ops.set_profile(self._target, name, timeout))
+
+    async def aset_profile(
+        self, name: str | None, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> str | None:
+        """Async :meth:`set_profile`."""
+        return await self._arun(ops.set_profile(self._target, name, timeout))
+
+    def props(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> ModelProps:
+        """What ``model``'s llama.cpp server reports (``GET /props?model=``).
+
+        Context size, chat template, build and modalities. This loads the model (a swap);
+        for what the config declares without loading, see :meth:`get_model`. A model
+        whose server has no ``/props`` (an image server) raises :class:`NotFoundError`.
+        Needs llama-swap v234 or newer.
+        """
+        return self._run(ops.props(self._target, model, timeout))
+
+    async def aprops(self, model: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> ModelProps:
+        """Async :meth:`props`."""
+        return await self._arun(ops.props(self._target, model, timeout))
+
+    def metrics(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Metrics:
+        """llama-swap's host and GPU gauges (``GET /metrics``, Prometheus text, parsed).
+
+        Empty until the performance monitor's first sample (``performance.every``, 5 s by
+        default); :class:`APIError` (503) when ``performance.disabled`` is set. Needs
+        llama-swap v212 or newer.
+        """
+        return self._run(ops.metrics(self._target, timeout))
+
+    async def ametrics(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Metrics:
+        """Async :meth:`metrics`."""
+        return await self._arun(ops.metrics(self._target, timeout))
+
+    def hardware(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> HardwareInfo:
+        """The host llama-swap detected at startup (``GET /api/hardware``); v247 or newer."""
+        return self._run(ops.hardware(self._target, timeout))
+
+    async def ahardware(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> HardwareInfo:
+        """Async :meth:`hardware`."""
+        return await self._arun(ops.hardware(self._target, timeout))
+
+    def cancel(self, inflight_id: str | int, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> None:
+        """Cancel one in-flight request (``POST /api/inflight/{id}/cancel``).
+
+        The id comes from an :class:`~llamaswap.InFlight` event (:meth:`events`).
+        llama-swap aborts the upstream call; its client gets a cut-off answer. An id that
+        is not in flight raises :class:`NotFoundError`. Needs llama-swap v235 or newer.
+        """
+        self._run(ops.cancel(self._target, inflight_id, timeout))
+
+    async def acancel(
+        self, inflight_id: str | int, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> None:
+        """Async :meth:`cancel`."""
+        await self._arun(ops.cancel(self._target, inflight_id, timeout))
+
+    def models_with(
+        self, capability: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> list[ModelInfo]:
+        """The listed models whose config declares ``capability`` (never loads a model).
+
+        ``capability`` is a key of llama-swap's ``capabilities`` map: ``reranker``,
+        ``function_calling``, ``vision``, ``image_generation``, ``image_to_image``,
+        ``audio_transcriptions`` or ``audio_speech``.
+        """
+        return _with_capability(capability, self.list_models(timeout=timeout))
+
+    async def amodels_with(
+        self, capability: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> list[ModelInfo]:
+        """Async :meth:`models_with`."""
+        return _with_capability(capability, await self.alist_models(timeout=timeout))
 
     def embed_in_context(
         self,
@@ -841,3 +941,49 @@ def _quick(call: Call, base_url: str) -> bool:
     """True for a call to one of llama-swap's quick endpoints (the management pool)."""
     path = call.url[len(base_url) :].split("?", 1)[0]
     return call.model is None and call.url.startswith(base_url) and path in MANAGEMENT_PATHS
+
+
+def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:
+    from llamaswap.errors import NotFoundError
+
+    for info in models:
+        if info.id == model or model in info.aliases:
+            return info
+    # A bare name that exactly one peer lists routes to that peer's ``peer/model`` record.
+    bare = [m for m in models if m.type == "peer" and m.id == f"{m.peer_id}/{model}"]
+    if len(bare) == 1:
+        return bare[0]
+    ids = [m.id for m in models]
+    raise NotFoundError(
+        f"llama-swap lists no model {model!r}; it lists: {', '.join(ids) or 'nothing'}",
+        model=model,
+        available=ids,
+    )
+
+
+MODEL_LOOKUP_TIMEOUT = 10.0
+"""Seconds a framework class waits for ``/v1/models`` when it reads a model's context
+and capabilities on its own (that route never loads a model, so a bound is safe)."""
+
+CAPABILITIES = (
+    "function_calling",
+    "vision",
+    "reranker",
+    "image_generation",
+    "image_to_image",
+    "audio_transcriptions",
+    "audio_speech",
+)
+"""The ``capabilities`` keys llama-swap v225-v250 renders in ``/v1/models``."""
+
+
+def _with_capability(capability: str, models: list[ModelInfo]) -> list[ModelInfo]:
+    """The models declaring ``capability``; a name no release uses and no model has is a typo."""
+    if not isinstance(capability, str) or not capability:
+        raise ValueError(f"capability must be a non-empty string, got {capability!r}")
+    found = [m for m in models if m.has(capability)]
+    if not found and capability not in CAPABILITIES:
+        raise ValueError(
+            f"llama-swap has no capability {capability!r}; it renders: {', '.join(CAPABILITIES)}"
+        )
+    return found

@@ -33,6 +33,10 @@ class ModelInfo:
         meta: the ``meta`` object as sent.
         raw: the whole record as sent.
         raw_state: the word llama-swap sent (``loaded``, ``unloaded``, ``""`` if absent).
+        architecture: the ``architecture`` map (``input_modalities``, ``output_modalities``,
+            ``modality``) llama-swap v225+ renders from the config's ``capabilities``.
+        supported_parameters: request parameters the model takes beyond the basics
+            (``tools``, ``tool_choice`` for a model with ``capabilities.tools``).
     """
 
     id: str
@@ -47,6 +51,8 @@ class ModelInfo:
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     raw_state: str = ""
+    architecture: Mapping[str, Any] = field(default_factory=dict)
+    supported_parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         typed, raw = state_fields(self.state, self.raw_state)
@@ -57,6 +63,29 @@ class ModelInfo:
     def loaded(self) -> bool:
         """Whether a process for this model is running (starting, ready or stopping)."""
         return self.state.loaded
+
+    @property
+    def input_modalities(self) -> tuple[str, ...]:
+        """``text``, ``image``, ``audio`` the model takes, as its config declares."""
+        return _strings(self.architecture.get("input_modalities"))
+
+    @property
+    def output_modalities(self) -> tuple[str, ...]:
+        """``text``, ``image``, ``audio`` the model produces, as its config declares."""
+        return _strings(self.architecture.get("output_modalities"))
+
+    @property
+    def declares_capabilities(self) -> bool:
+        """Whether llama-swap rendered a ``capabilities`` config for this model (v225+).
+
+        When it did, a capability it leaves out is one the model lacks; when it did not,
+        nothing is known either way.
+        """
+        return bool(self.capabilities or self.architecture or self.supported_parameters)
+
+    def has(self, capability: str) -> bool:
+        """Whether ``capabilities`` declares ``capability`` (``"reranker"``, ``"vision"`` ...)."""
+        return self.capabilities.get(capability) is True
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,8 @@ def parse_models(body: Any, *, url: str = "") -> list[ModelInfo]:
                 meta=meta,
                 raw=dict(item),
                 raw_state=word,
+                architecture=_mapping(item.get("architecture")),
+                supported_parameters=_strings(item.get("supported_parameters")),
             )
         )
     return models
@@ -195,6 +226,12 @@ def _list_field(body: Any, key: str, *, url: str, what: str) -> list[Any]:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
 
 
 def _str(value: Any) -> str:

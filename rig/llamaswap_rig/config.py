@@ -84,6 +84,7 @@ def build_config(
     peers: Mapping[str, Mapping[str, Any]] | None = None,
     send_loading_state: bool = False,
     fake_model_bin: str | None = None,
+    management_extras: bool = False,
 ) -> dict[str, Any]:
     """Build the config dict.
 
@@ -96,6 +97,8 @@ def build_config(
     ``send_loading_state=True`` sets the global ``sendLoadingState`` (load progress streamed).
     ``fake_model_bin`` is llama-swap's own ``cmd/fake-model`` built from the same source; without
     it ``fake-model`` is the stdlib stand-in ``upstreams/fast.py``.
+    ``management_extras=True`` adds :data:`RIG_PROFILES` and turns the performance monitor
+    on (``/metrics``), for the profile and metrics tests.
     """
     py = shlex.quote(os.path.abspath(python))  # abspath, not resolve: keep the venv symlink
     llamacpp = f"{py} {_q(UPSTREAMS_DIR / 'llamacpp.py')} --port ${{PORT}}"
@@ -245,6 +248,8 @@ def build_config(
             cfg["groups"]["chat"] = {"swap": True, "exclusive": False, "members": chat}
         if aux:
             cfg["groups"]["aux"] = {"swap": False, "exclusive": False, "members": aux}
+    if management_extras:
+        cfg.update(_management_extras(models))
     return cfg
 
 
@@ -263,3 +268,31 @@ def write_config(path: Path, config: dict[str, Any] | None = None, **kwargs: Any
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_config(config))
     return path
+
+
+# -- profiles and the performance monitor (issue 13: management extras) --------------------
+
+RIG_PROFILES: dict[str, dict[str, Any]] = {
+    "coding": {
+        "description": "pins 'assistant' to the Qwen coder",
+        "pins": {"assistant": "qwen"},
+    },
+    "offline": {
+        "description": "pins 'assistant' to llama-swap's fake-model test upstream",
+        "pins": {"assistant": "fake-model"},
+    },
+}
+"""llama-swap ``profiles:``: each pins the pseudo-model ``assistant`` to a rig model."""
+
+
+def _management_extras(models: tuple[str, ...]) -> dict[str, Any]:
+    """Profiles whose targets this rig runs, and ``performance`` on (``/metrics`` samples)."""
+    profiles = {
+        name: spec
+        for name, spec in RIG_PROFILES.items()
+        if all(target in models for target in spec["pins"].values())
+    }
+    extras: dict[str, Any] = {"performance": {"disabled": False}}
+    if profiles:
+        extras["profiles"] = profiles
+    return extras

@@ -37,8 +37,10 @@ from .errors import (
     too_many_requests,
 )
 from .events import EventBus, InflightEntry, InflightTracker, sse_frame
+from .hardware import detect as detect_hardware
 from .loading import LoadingStream
 from .logs import Logs
+from .perf import Monitor
 from .process import READY
 from .proxy import (
     ProxyHooks,
@@ -131,6 +133,9 @@ class DoubleServer:
         self.log = self.logs.log
         self.bus = EventBus()
         self.inflight = InflightTracker(self.bus)
+        self.active_profile = ""  # none; forgotten on restart, like v250
+        self.hardware = detect_hardware(VERSION)  # once at startup, like v250
+        self.monitor = None if cfg.performance_disabled else Monitor(cfg.performance_every)
         self.router = Router(cfg, self.logs, self._on_state)
         self.session: aiohttp.ClientSession | None = None
         self._stream_tasks: set[asyncio.Task[Any]] = set()
@@ -187,6 +192,10 @@ class DoubleServer:
         """Create the upstream HTTP client and run preloads."""
         self.session = new_session()
         self.log.info(f"llama-swap test double {VERSION} starting")
+        if self.monitor is None:
+            self.log.info("performance monitoring is disabled")
+        else:
+            self.monitor.start()
         for name in self.cfg.preload:
             real = self.cfg.real_model_name(name)
             if real is None:
@@ -217,6 +226,8 @@ class DoubleServer:
         """Close event streams, stop every upstream, close the client."""
         self.log.info("shutting down, stopping all upstreams")
         self.bus.close_all()
+        if self.monitor is not None:
+            await self.monitor.stop()
         await self.router.shutdown()
         if self.session is not None:
             await self.session.close()
@@ -348,6 +359,16 @@ class DoubleServer:
         """POST/GET model-dispatched routes: resolve model, then local or peer."""
         body = await request.read()
         model, streaming = extract_model(request, body)
+        pins = self._active_pins()
+        if model and model in pins:
+            # v250 CreateProfileMiddleware: the pinned name becomes its target ("" blanks it)
+            if request.method == "GET":
+                request = request.clone(
+                    rel_url=request.path + "?" + _go_query_set(request, "model", pins[model])
+                )
+            else:
+                body = rewrite_json_model(body, pins[model])
+            model = pins[model]
         if not model:
             return self.error(request, 404, NO_MODEL)
         path = request.path
@@ -638,6 +659,12 @@ class DoubleServer:
                         {"type": "peer", "peerID": pid},
                     )
                 )
+        listed = {str(r["id"]) for r in data} | set(self.cfg.aliases) | set(self.cfg.models)
+        for pin, target in self._active_pins().items():
+            if target and pin not in listed:
+                data.append(
+                    self._record(pin, created, "", "", {}, None, "unloaded", {"type": "profile"})
+                )
         data.sort(key=lambda r: str(r["id"]))
         headers = {"Content-Type": "application/json"}
         origin = request.headers.get("Origin")
@@ -707,7 +734,7 @@ class DoubleServer:
                 ),
                 ("modelStatus", self.model_status()),
                 ("uiConfig", self.cfg.ui),
-                ("profileChanged", {"active": None}),
+                ("profileChanged", {"active": self.active_profile or None}),
                 ("inflight", self.inflight.snapshot()),
             ]
             for msg_type, data in initial:
@@ -803,27 +830,42 @@ class DoubleServer:
         return not_found()
 
     async def handle_metrics(self, request: web.Request) -> web.StreamResponse:
-        """The double has no performance monitor."""
-        return go_text(503, "# performance monitor not available\n")
+        """``GET /metrics``: the monitor's latest host sample (see :mod:`.perf`), else 503."""
+        if self.monitor is None:
+            return go_text(503, "# performance monitor not available\n")
+        return web.Response(
+            body=self.monitor.render().encode(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
 
     async def handle_performance(self, request: web.Request) -> web.StreamResponse:
         """Performance monitor disabled."""
         return _json({"enabled": False}, 503)
 
     async def handle_hardware(self, request: web.Request) -> web.StreamResponse:
-        """No hardware detection in the double."""
-        return self.error(request, 503, "hardware detection unavailable")
+        """``GET /api/hardware``: the startup snapshot (see :mod:`.hardware`), else 503."""
+        if self.hardware is None:
+            return self.error(request, 503, "hardware detection unavailable")
+        return _json(self.hardware)
 
     async def handle_version(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/version``: identifies the test double."""
         return _json({"build_date": BUILD_DATE, "commit": COMMIT, "version": VERSION})
 
+    def _active_pins(self) -> dict[str, str]:
+        profile = self.cfg.profiles.get(self.active_profile)
+        return profile.pins if profile is not None else {}
+
     async def handle_profiles(self, request: web.Request) -> web.StreamResponse:
-        """Profiles are not implemented: always none."""
-        return _json({"active": None, "profiles": []})
+        """``GET /api/profiles``: every profile (sorted by id) and the active one."""
+        profiles = [
+            {"id": pid, "description": p.description, "pins": p.pins}
+            for pid, p in sorted(self.cfg.profiles.items())
+        ]
+        return _json({"active": self.active_profile or None, "profiles": profiles})
 
     async def handle_active_profile(self, request: web.Request) -> web.StreamResponse:
-        """Only clearing the (always empty) active profile succeeds."""
+        """``PUT /api/profiles/active``: ``{"name": "<profile>"}`` or ``{"name": null}``."""
         try:
             doc = await request.json()
         except ValueError:
@@ -835,9 +877,13 @@ class DoubleServer:
         name = doc["name"]
         if name is not None and not isinstance(name, str):
             return self.error(request, 400, "profile name must be a string or null")
-        if name:
+        if name and name not in self.cfg.profiles:
             return self.error(request, 404, f'profile "{name}" not found')
-        return _json({"active": None})
+        if (name or "") != self.active_profile:
+            self.active_profile = name or ""
+            self.log.info(f'active profile changed to "{self.active_profile}"')
+            self.bus.emit("profileChanged", {"active": self.active_profile or None})
+        return _json({"active": self.active_profile or None})
 
     async def handle_cancel_inflight(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/inflight/{id}/cancel``: abort a tracked request."""

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .perf import parse_every
+
 DEFAULT_PROXY = "http://localhost:${PORT}"
 DEFAULT_IGNORE_PATHS = [r".*\.(js|json|css|png|gif|jpg|jpeg|ico|txt)$"]
 DEFAULT_GROUP = "(default)"
@@ -101,6 +103,14 @@ class PeerConfig:
 
 
 @dataclass
+class ProfileConfig:
+    """One ``profiles:`` entry: requested names pinned to models (``""`` disables one)."""
+
+    description: str = ""
+    pins: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     """The whole loaded config."""
 
@@ -122,6 +132,9 @@ class Config:
     double_error_envelope: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
     model_group: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, ProfileConfig] = field(default_factory=dict)
+    performance_disabled: bool = False
+    performance_every: float = 5.0
 
     def real_model_name(self, name: str) -> str | None:
         """Map a local model ID or alias to the real ID (None if not local)."""
@@ -476,7 +489,40 @@ def load_config_text(text: str) -> Config:
             api_key=str(peer.get("apiKey") or ""),
             models=_str_list(peer.get("models")),
         )
+    _parse_profiles(raw, cfg)
+    perf = raw.get("performance") or {}
+    cfg.performance_disabled = bool(perf.get("disabled", False))
+    cfg.performance_every = parse_every(perf.get("every"))
+    if cfg.performance_every < 5:
+        raise ConfigError(f"every must be at least 5s, got {perf.get('every')}")
     return cfg
+
+
+def _parse_profiles(raw: dict[str, Any], cfg: Config) -> None:
+    """``profiles:`` as v250 loads and validates them (config/load.go validateProfiles)."""
+    for name, spec in (raw.get("profiles") or {}).items():
+        if not isinstance(spec, dict):
+            raise ConfigError(
+                "profile must be a mapping with description and pins; the legacy list syntax "
+                "is no longer supported"
+            )
+        if not str(name).strip():
+            raise ConfigError("profiles: profile names cannot be empty")
+        pins = {str(k): "" if v is None else str(v) for k, v in (spec.get("pins") or {}).items()}
+        if not pins:
+            raise ConfigError(f"profiles.{name}.pins must contain at least one entry")
+        for pin, target in pins.items():
+            if not pin.strip():
+                raise ConfigError(f"profiles.{name}.pins: pin names cannot be empty")
+            if (
+                target
+                and cfg.real_model_name(target) is None
+                and not cfg.resolve_peer_model(target)
+            ):
+                raise ConfigError(f'profiles.{name}.pins.{pin} references unknown model "{target}"')
+        cfg.profiles[str(name)] = ProfileConfig(
+            description=str(spec.get("description") or ""), pins=pins
+        )
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
