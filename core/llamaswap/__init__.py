@@ -1,7 +1,7 @@
 """llamaswap: a framework-free client for llama-swap, the model-swapping proxy.
 
 Management (models, running, load, unload, events, logs, health, version), image generation
-and typed errors, over one pooled httpx client, sync and async::
+and edits, reranking and typed errors, over one pooled httpx client, sync and async::
 
     from llamaswap import LlamaSwapProvider
 
@@ -50,6 +50,7 @@ from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_contex
 from llamaswap.pool import PoolSettings
 from llamaswap.provider import LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+from llamaswap.rerank import RerankResult
 from llamaswap.retry import RetryPolicy
 from llamaswap.shared import shared_provider
 from llamaswap.states import ModelState
@@ -91,6 +92,7 @@ __all__ = [
     "PoolTimeoutError",
     "ProfileChanged",
     "RateLimitError",
+    "RerankResult",
     "ResponseDecodeError",
     "RetryPolicy",
     "RunningModel",

@@ -8,7 +8,7 @@ awaiting loop, so retries, fallbacks and error mapping live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
@@ -36,8 +36,10 @@ from llamaswap.errors import (
 )
 from llamaswap.images import (
     GeneratedImage,
+    ImageInput,
     ImageResult,
     PendingImage,
+    build_edit_form,
     build_image_request,
     image_from_bytes,
     parse_image_response,
@@ -49,6 +51,12 @@ from llamaswap.records import (
     parse_models,
     parse_running,
     parse_version,
+)
+from llamaswap.rerank import (
+    RERANK_PATH,
+    RerankResult,
+    build_rerank_request,
+    parse_rerank_response,
 )
 
 T = TypeVar("T")
@@ -358,11 +366,17 @@ def generate_image(
     response = yield Call(
         "POST", target.url("/v1/images/generations"), json=body, timeout=timeout, model=model
     )
+    return (yield from _image_result(target, response, model, timeout))
+
+
+def _image_result(
+    target: Target, response: httpx.Response, model: str, timeout: Any
+) -> Op[ImageResult]:
+    """Read an images answer (generations or edits), fetching any http URLs it names."""
     if response.is_error:
         yield from fail(target, response, model)
-    items, created = parse_image_response(
-        json_body(response, what="POST /v1/images/generations"), url=str(response.url)
-    )
+    what = f"POST {response.request.url.path}"
+    items, created = parse_image_response(json_body(response, what=what), url=str(response.url))
     images: list[GeneratedImage] = []
     for item in items:
         if isinstance(item, PendingImage):
@@ -380,3 +394,47 @@ def generate_image(
 def _same_origin(url: str, base_url: str) -> bool:
     a, b = urlsplit(url), urlsplit(base_url)
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+def edit_image(
+    target: Target,
+    image: ImageInput,
+    prompt: str,
+    *,
+    model: str,
+    mask: ImageInput | None,
+    size: str | None,
+    n: int,
+    seed: int | None,
+    extra: dict[str, Any] | None,
+    timeout: Any = USE_CLIENT_DEFAULT,
+) -> Op[ImageResult]:
+    form = build_edit_form(
+        image, prompt, model=model, mask=mask, size=size, n=n, seed=seed, extra=extra
+    )
+    response = yield Call(
+        "POST",
+        target.url("/v1/images/edits"),
+        content=form.content,
+        content_type=form.content_type,
+        timeout=timeout,
+        model=model,
+    )
+    return (yield from _image_result(target, response, model, timeout))
+
+
+def rerank(
+    target: Target,
+    query: str,
+    documents: Sequence[str],
+    *,
+    model: str,
+    top_n: int | None,
+    timeout: Any = USE_CLIENT_DEFAULT,
+) -> Op[list[RerankResult]]:
+    body = build_rerank_request(query, documents, model=model, top_n=top_n)
+    response = yield Call("POST", target.url(RERANK_PATH), json=body, timeout=timeout, model=model)
+    if response.is_error:
+        yield from fail(target, response, model)
+    answer = json_body(response, what=f"POST {RERANK_PATH}")
+    return parse_rerank_response(answer, body["documents"], top_n=top_n, url=str(response.url))

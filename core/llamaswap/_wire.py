@@ -97,7 +97,8 @@ class Call:
     """One HTTP request an operation wants sent.
 
     ``auth`` is False for URLs outside llama-swap (an image URL on another host), so the
-    key never leaves for a server it was not meant for.
+    key never leaves for a server it was not meant for. ``content`` with ``content_type``
+    is a body already encoded (a multipart form), sent as bytes so a retry can resend it.
     """
 
     method: str
@@ -106,6 +107,8 @@ class Call:
     timeout: Any = USE_CLIENT_DEFAULT
     model: str | None = None
     auth: bool = True
+    content: bytes | None = None
+    content_type: str | None = None
 
 
 def model_path(model: str) -> str:

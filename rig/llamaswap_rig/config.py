@@ -1,9 +1,9 @@
 """Generate the llama-swap YAML config the rig runs with.
 
 Chat and embedding models are the real llama.cpp server (launched through xllamacpp by
-``upstreams/llamacpp.py``); ``sd`` and ``fake-model`` are the stdlib test upstreams; ``broken``
-fails to start on purpose. Paths are absolute and the interpreter is ``sys.executable`` so the
-config works whatever the current directory of llama-swap is.
+``upstreams/llamacpp.py``); ``sd``, ``fake-model`` and ``rerank`` are the stdlib test
+upstreams; ``broken`` fails to start on purpose. Paths are absolute and the interpreter is
+``sys.executable`` so the config works whatever the current directory of llama-swap is.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ PORTED_MODELS = (
     "qwen-b",
     "scripted",
     "sd",
+    "rerank",  # issue 13
 )
 # Only in rigs that name them: the misbehaving test upstream stays out of the shared rig.
 OPT_IN_MODELS = ("misbehaving",)
@@ -182,6 +183,14 @@ def build_config(
             name="Misbehaving test upstream",
             description="Answers with broken bodies on purpose (bad-input tests); not a model",
             metadata={"kind": "test-upstream"},
+        ),
+        "rerank": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'rerank.py')} --port ${{PORT}}",
+            name="Rerank test upstream",
+            description="Deterministic BM25 word-overlap scores in llama-server's /v1/rerank "
+            "API (not a reranker model)",
+            metadata={"kind": "test-upstream", "api": "llama-server rerank"},
+            capabilities={"in": ["text"], "reranker": True},
         ),
         "broken": {
             "cmd": "/bin/false",
