@@ -1,6 +1,6 @@
-"""LangChain integrations for llama-swap: chat model, embeddings and an image tool.
+"""LangChain integrations for llama-swap: chat model, embeddings, image tools and a reranker.
 
-All three classes take a ``dsn`` (``llama-swap://[key@]host:port``, default
+All classes take a ``dsn`` (``llama-swap://[key@]host:port``, default
 ``$LLAMASWAP_DSN``) and expose the shared :class:`llamaswap.LlamaSwapProvider` as
 ``.provider`` for listing, loading and unloading models. Their errors are exported here
 too (``NotFoundError`` ...): each is llamaswap's, the OpenAI SDK's and LangChain's class.
@@ -21,9 +21,12 @@ from langchain_llamaswap.errors import (
     RateLimitError,
     UpstreamError,
 )
+from langchain_llamaswap.rerank import LlamaSwapRerank
 from langchain_llamaswap.tools import (
     ImageArtifact,
+    ImageEditInput,
     ImageGenerationInput,
+    LlamaSwapImageEditTool,
     LlamaSwapImageTool,
     artifact_images,
     image_content_block,
@@ -39,9 +42,12 @@ __all__ = [
     "ChatLlamaSwap",
     "ContextOverflowError",
     "ImageArtifact",
+    "ImageEditInput",
     "ImageGenerationInput",
     "LlamaSwapEmbeddings",
+    "LlamaSwapImageEditTool",
     "LlamaSwapImageTool",
+    "LlamaSwapRerank",
     "ModelLoadError",
     "NotFoundError",
     "PermissionDeniedError",
