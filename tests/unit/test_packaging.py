@@ -40,13 +40,15 @@ def test_wheel_layout(tmp_path: Path) -> None:
     assert not any(n.startswith("core/") for n in names)
     for pkg in ("llamaswap", "langchain_llamaswap", "llama_index_llamaswap"):
         assert f"{pkg}/py.typed" in names
-    # llama_index stays a namespace package: only our three leaf modules, no __init__ above;
+    # llama_index stays a namespace package: only our leaf modules, no __init__ above;
     # each is typed, so mypy sees the classes through the README's import paths.
     assert sorted(n for n in names if n.startswith("llama_index/")) == [
         "llama_index/embeddings/llamaswap/__init__.py",
         "llama_index/embeddings/llamaswap/py.typed",
         "llama_index/llms/llamaswap/__init__.py",
         "llama_index/llms/llamaswap/py.typed",
+        "llama_index/postprocessor/llamaswap/__init__.py",
+        "llama_index/postprocessor/llamaswap/py.typed",
         "llama_index/tools/llamaswap/__init__.py",
         "llama_index/tools/llamaswap/py.typed",
     ]
