@@ -1,4 +1,4 @@
-"""LangChain integrations for llama-swap: chat model, embeddings, image and speech tools.
+"""LangChain integrations for llama-swap: chat, embeddings, tools, reranking and audio.
 
 Every class takes a ``dsn`` (``llama-swap://[key@]host:port``, default
 ``$LLAMASWAP_DSN``) and expose the shared :class:`llamaswap.LlamaSwapProvider` as
@@ -29,9 +29,12 @@ from langchain_llamaswap.errors import (
     RateLimitError,
     UpstreamError,
 )
+from langchain_llamaswap.rerank import LlamaSwapRerank
 from langchain_llamaswap.tools import (
     ImageArtifact,
+    ImageEditInput,
     ImageGenerationInput,
+    LlamaSwapImageEditTool,
     LlamaSwapImageTool,
     artifact_images,
     image_content_block,
@@ -47,11 +50,14 @@ __all__ = [
     "ChatLlamaSwap",
     "ContextOverflowError",
     "ImageArtifact",
+    "ImageEditInput",
     "ImageGenerationInput",
     "LlamaSwapAudioLoader",
     "LlamaSwapAudioParser",
     "LlamaSwapEmbeddings",
+    "LlamaSwapImageEditTool",
     "LlamaSwapImageTool",
+    "LlamaSwapRerank",
     "LlamaSwapSpeechTool",
     "ModelLoadError",
     "NotFoundError",

@@ -28,7 +28,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
     ValidationError,
     create_model,
@@ -37,15 +36,9 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from langchain_llamaswap._common import (
-    as_secret,
-    connection_options,
-    explicit_address,
-    resolve_provider,
-)
+from langchain_llamaswap._common import LlamaSwapConnection, resolve_provider
 from llamaswap import (
     ENV_API_KEY,
-    ENV_DSN,
     LlamaSwapError,
     LlamaSwapProvider,
     SpeechResult,
@@ -106,7 +99,7 @@ def _explain_validation_error(error: ValidationError) -> str:
     )
 
 
-class LlamaSwapSpeechTool(BaseTool):
+class LlamaSwapSpeechTool(LlamaSwapConnection, BaseTool):
     """Speak text with a text-to-speech model behind llama-swap (``/v1/audio/speech``).
 
     The tool returns ``(content, artifact)`` (``response_format="content_and_artifact"``):
@@ -148,21 +141,6 @@ class LlamaSwapSpeechTool(BaseTool):
     model: str
     """The llama-swap id of the text-to-speech model."""
 
-    dsn: SecretStr | str | None = Field(default_factory=secret_from_env(ENV_DSN, default=None))
-    """``llama-swap://[key@]host[:port]``; defaults to ``$LLAMASWAP_DSN``."""
-
-    verify: Any = Field(default=True, exclude=True)
-    """TLS verification, as httpx takes it (``True``, ``False``, a CA path, an SSLContext)."""
-
-    cert: Any = Field(default=None, exclude=True)
-    """A client certificate for mutual TLS: a PEM path, or ``(cert, key[, password])``."""
-
-    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, exclude=True)
-    """The size of the shared pool."""
-
-    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE_CONNECTIONS, exclude=True)
-    """Idle connections the pool keeps open."""
-
     api_key: SecretStr | str | None = Field(
         default_factory=secret_from_env(ENV_API_KEY, default=None)
     )
@@ -191,19 +169,9 @@ class LlamaSwapSpeechTool(BaseTool):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
-    @field_validator("dsn", "api_key", mode="after")
-    @classmethod
-    def _keep_secret(cls, value: SecretStr | str | None) -> SecretStr | None:
-        return as_secret(value)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _address_rule(cls, data: Any) -> Any:
-        return explicit_address(data)
-
     @model_validator(mode="after")
     def _check_and_schema(self) -> Self:
-        resolve_provider(self.dsn, self.base_url, self.api_key, **connection_options(self))
+        _ = self.provider  # a malformed DSN fails here, as for the other classes
         if isinstance(self.output_dir, str):
             self.output_dir = Path(self.output_dir)
         if self.format is not None:
@@ -216,17 +184,6 @@ class LlamaSwapSpeechTool(BaseTool):
             if self.args_schema is SpeechInput:
                 self.args_schema = _schema_with_voices(allowed)
         return self
-
-    _provider: LlamaSwapProvider | None = PrivateAttr(default=None)
-
-    @property
-    def provider(self) -> LlamaSwapProvider:
-        """The shared :class:`llamaswap.LlamaSwapProvider` for this DSN."""
-        if self._provider is None:
-            self._provider = resolve_provider(
-                self.dsn, self.base_url, self.api_key, **connection_options(self)
-            )
-        return self._provider
 
     def _request(self, voice: str | None) -> dict[str, Any]:
         request: dict[str, Any] = {

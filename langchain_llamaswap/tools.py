@@ -1,8 +1,14 @@
-"""``LlamaSwapImageTool``: image generation through llama-swap, as a LangChain tool.
+"""``LlamaSwapImageTool`` and ``LlamaSwapImageEditTool``: images through llama-swap as tools.
 
 The model calling the tool gets a short text; the images themselves (bytes, MIME type,
 file paths) travel as the tool message's ``artifact``, so no base64 bloats the chat
 unless the caller asks for image content blocks (for a multimodal agent model).
+
+Editing is its own tool (``edit_image``) rather than an optional input on
+``generate_image``: an agent picks a tool by its name and description, and "edit this
+file" and "draw this" are different requests with different required arguments (an edit
+needs an image path). Two small schemas are easier for a model to fill correctly than one
+schema whose meaning changes with an optional field.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, ClassVar, Literal, TypedDict
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForToolRun,
@@ -79,6 +85,47 @@ class ImageGenerationInput(BaseModel):
         return None if value is None else normalize_size(value)
 
 
+class ImageEditInput(BaseModel):
+    """Arguments of the edit tool: the image file to change and how."""
+
+    image: str = Field(
+        description="Path of the image file to edit, as an earlier generate_image or "
+        "edit_image result named it."
+    )
+    prompt: str = Field(description="What to change in the image, in plain words.")
+    mask: str | None = Field(
+        default=None,
+        description="Path of a mask image marking where to edit. Leave out to let the "
+        "image model decide.",
+    )
+    size: str | None = Field(
+        default=None,
+        description="Size of the result as WIDTHxHEIGHT in pixels, e.g. '512x512'. "
+        "Leave out to keep the server's default.",
+    )
+    n: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_IMAGES_PER_CALL,
+        description=f"How many edited versions to make (1-{MAX_IMAGES_PER_CALL}).",
+    )
+    seed: int | None = Field(
+        default=None, description="A seed, to get the same result again for the same edit."
+    )
+
+    @field_validator("prompt", "image")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _size_shape(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_size(value)
+
+
 class GeneratedImageInfo(TypedDict):
     """One image in the tool's artifact."""
 
@@ -100,6 +147,15 @@ class ImageArtifact(TypedDict):
 
 def _explain_validation_error(error: ValidationError) -> str:
     """Turn a pydantic error into text the calling model can act on."""
+    return _invalid_arguments(error, "generate_image")
+
+
+def _explain_edit_validation_error(error: ValidationError) -> str:
+    """:func:`_explain_validation_error` for the edit tool."""
+    return _invalid_arguments(error, "edit_image")
+
+
+def _invalid_arguments(error: ValidationError, tool: str) -> str:
     problems = []
     for item in error.errors():
         where = ".".join(str(part) for part in item.get("loc", ())) or "arguments"
@@ -107,7 +163,7 @@ def _explain_validation_error(error: ValidationError) -> str:
         message = message.removeprefix("Value error, ")
         problems.append(f"{where}: {message}")
     return (
-        "generate_image was called with invalid arguments: "
+        f"{tool} was called with invalid arguments: "
         + "; ".join(problems)
         + ". Fix the arguments and call the tool again."
     )
@@ -213,6 +269,9 @@ class LlamaSwapImageTool(LlamaSwapConnection, BaseTool):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
+    _verb: ClassVar[str] = "Generated"
+    _task: ClassVar[str] = "image generation"
+
     @model_validator(mode="after")
     def _check_and_schema(self) -> Self:
         _ = self.provider  # a malformed DSN fails here, as for the other classes
@@ -225,8 +284,8 @@ class LlamaSwapImageTool(LlamaSwapConnection, BaseTool):
             self.sizes = allowed
             if self.default_size is not None and self.default_size not in allowed:
                 raise ValueError(f"default_size {self.default_size!r} is not one of {allowed}")
-            if self.args_schema is ImageGenerationInput:
-                self.args_schema = _schema_with_sizes(allowed)
+            if self.args_schema in (ImageGenerationInput, ImageEditInput):
+                self.args_schema = _schema_with_sizes(allowed, self.args_schema)
         return self
 
     def _request(
@@ -256,7 +315,7 @@ class LlamaSwapImageTool(LlamaSwapConnection, BaseTool):
         try:
             result = self.provider.generate_image(prompt, model=self.model, n=n, **request)
         except (LlamaSwapError, ValueError) as exc:
-            raise _tool_error(exc, self.model) from exc
+            raise _tool_error(exc, self.model, self._task) from exc
         return self._answer(result, prompt, request["size"], seed)
 
     async def _arun(
@@ -272,7 +331,7 @@ class LlamaSwapImageTool(LlamaSwapConnection, BaseTool):
         try:
             result = await self.provider.agenerate_image(prompt, model=self.model, n=n, **request)
         except (LlamaSwapError, ValueError) as exc:
-            raise _tool_error(exc, self.model) from exc
+            raise _tool_error(exc, self.model, self._task) from exc
         return self._answer(result, prompt, request["size"], seed)
 
     def _answer(
@@ -300,7 +359,9 @@ class LlamaSwapImageTool(LlamaSwapConnection, BaseTool):
         }
         count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
         kinds = ", ".join(sorted({image["mime_type"] for image in images}))
-        text = f"Generated {count} ({kinds}{', ' + size if size else ''}) with model {self.model!r}"
+        text = (
+            f"{self._verb} {count} ({kinds}{', ' + size if size else ''}) with model {self.model!r}"
+        )
         saved = [image["path"] for image in images if image["path"]]
         text += f"; saved to {', '.join(saved)}." if saved else "; delivered as an attachment."
         if not self.image_blocks:
@@ -310,12 +371,126 @@ class LlamaSwapImageTool(LlamaSwapConnection, BaseTool):
         return content, artifact
 
 
-def _schema_with_sizes(sizes: tuple[str, ...]) -> type[BaseModel]:
+class LlamaSwapImageEditTool(LlamaSwapImageTool):
+    """Edit image files with an image model behind llama-swap (``/v1/images/edits``).
+
+    The model names the image (and optionally a mask) by path, as an earlier
+    ``generate_image`` or ``edit_image`` result reported it; the result comes back as
+    :class:`LlamaSwapImageTool`'s does (short text, :class:`ImageArtifact` with the bytes).
+    The tool reads only files inside ``input_dirs`` (default: ``output_dir``), so a model
+    cannot make it send any other file on the machine; set ``output_dir`` to the image
+    tool's so edits can follow renders. A path outside, or no such file, raises
+    :class:`~langchain_core.tools.ToolException` saying which folders are allowed.
+
+    Instantiate:
+        ```python
+        from langchain_llamaswap import LlamaSwapImageEditTool, LlamaSwapImageTool
+
+        draw = LlamaSwapImageTool(model="sd", output_dir="renders")
+        edit = LlamaSwapImageEditTool(model="sd", output_dir="renders")
+        ```
+
+    Invoke:
+        ```python
+        edit.invoke({"image": "renders/fox.png", "prompt": "make the fox blue"})
+        ```
+    """
+
+    name: str = "edit_image"
+    description: str = (
+        "Edit an existing image file as a text instruction says (change colours, add or "
+        "remove things). Give the path of the image from an earlier generate_image or "
+        "edit_image result. Returns a short confirmation; the edited image is delivered "
+        "to the user."
+    )
+    args_schema: Any = ImageEditInput
+    handle_validation_error: Any = _explain_edit_validation_error
+
+    input_dirs: Sequence[Path | str] | None = None
+    """Folders the tool may read images from; default ``[output_dir]``."""
+
+    _verb: ClassVar[str] = "Edited"
+    _task: ClassVar[str] = "image edit"
+
+    @model_validator(mode="after")
+    def _check_input_dirs(self) -> Self:
+        dirs = self.input_dirs if self.input_dirs is not None else [self.output_dir or ""]
+        self.input_dirs = [Path(d) for d in dirs if str(d)]
+        if not self.input_dirs:
+            raise ValueError(
+                "LlamaSwapImageEditTool reads the images to edit from files: set output_dir "
+                "(where the image tool saves renders) or input_dirs (folders it may read)"
+            )
+        return self
+
+    def _source(self, given: str, what: str) -> bytes:
+        """The bytes of an allowed image file; a ToolException says what went wrong."""
+        allowed = [Path(d).resolve() for d in self.input_dirs or ()]
+        path = Path(given).expanduser()
+        candidates = [path] if path.is_absolute() else [path, *(d / path for d in allowed)]
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if any(resolved.is_relative_to(d) for d in allowed) and resolved.is_file():
+                return resolved.read_bytes()
+        folders = ", ".join(str(d) for d in allowed)
+        raise ToolException(
+            f"{what} {given!r} is not an image file in the folders this tool may read "
+            f"({folders}); pass the path an earlier generate_image or edit_image result gave"
+        )
+
+    def _run(  # type: ignore[override]
+        self,
+        image: str,
+        prompt: str,
+        mask: str | None = None,
+        size: str | None = None,
+        n: int = 1,
+        seed: int | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> tuple[str | list[str | dict[str, Any]], ImageArtifact]:
+        source = self._source(image, "image")
+        mask_bytes = self._source(mask, "mask") if mask is not None else None
+        request = self._request(size, None, seed)
+        request.pop("negative_prompt")
+        try:
+            result = self.provider.edit_image(
+                source, prompt, model=self.model, mask=mask_bytes, n=n, **request
+            )
+        except (LlamaSwapError, ValueError) as exc:
+            raise _tool_error(exc, self.model, self._task) from exc
+        return self._answer(result, prompt, request["size"], seed)
+
+    async def _arun(  # type: ignore[override]
+        self,
+        image: str,
+        prompt: str,
+        mask: str | None = None,
+        size: str | None = None,
+        n: int = 1,
+        seed: int | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> tuple[str | list[str | dict[str, Any]], ImageArtifact]:
+        source = self._source(image, "image")
+        mask_bytes = self._source(mask, "mask") if mask is not None else None
+        request = self._request(size, None, seed)
+        request.pop("negative_prompt")
+        try:
+            result = await self.provider.aedit_image(
+                source, prompt, model=self.model, mask=mask_bytes, n=n, **request
+            )
+        except (LlamaSwapError, ValueError) as exc:
+            raise _tool_error(exc, self.model, self._task) from exc
+        return self._answer(result, prompt, request["size"], seed)
+
+
+def _schema_with_sizes(
+    sizes: tuple[str, ...], base: type[BaseModel] = ImageGenerationInput
+) -> type[BaseModel]:
     """The input schema with ``size`` limited to ``sizes`` (shown to the model as an enum)."""
     size_type: Any = Literal[sizes]
     return create_model(
-        "ImageGenerationInput",
-        __base__=ImageGenerationInput,
+        base.__name__,
+        __base__=base,
         size=(
             size_type | None,
             Field(default=None, description=f"Image size, one of: {', '.join(sizes)}."),
@@ -323,11 +498,11 @@ def _schema_with_sizes(sizes: tuple[str, ...]) -> type[BaseModel]:
     )
 
 
-def _tool_error(exc: Exception, model: str) -> ToolException:
+def _tool_error(exc: Exception, model: str, task: str = "image generation") -> ToolException:
     if isinstance(exc, APIError):
         reason = exc.message or f"HTTP {exc.status_code}"
-        return ToolException(f"image generation with model {model!r} failed: {reason}")
-    return ToolException(f"image generation with model {model!r} failed: {exc}")
+        return ToolException(f"{task} with model {model!r} failed: {reason}")
+    return ToolException(f"{task} with model {model!r} failed: {exc}")
 
 
 def _slug(text: str) -> str:

@@ -1,4 +1,4 @@
-"""LlamaIndex integrations for llama-swap: an LLM, embeddings and an image tool spec.
+"""LlamaIndex integrations for llama-swap: an LLM, embeddings, image tools and a reranker.
 
 ::
 
@@ -10,8 +10,9 @@
 
 Every class exposes the shared :class:`llamaswap.LlamaSwapProvider` for its address as
 ``.provider``. The same classes import from ``llama_index.llms.llamaswap``,
-``llama_index.embeddings.llamaswap``, ``llama_index.tools.llamaswap`` and (the audio
-reader) ``llama_index.readers.llamaswap``. The errors they
+``llama_index.embeddings.llamaswap``, ``llama_index.tools.llamaswap``,
+``llama_index.postprocessor.llamaswap`` and (the audio reader)
+``llama_index.readers.llamaswap``. The errors they
 raise are exported here too (``NotFoundError`` ...): each is llamaswap's typed error and
 the OpenAI SDK's class for the same failure (defined in :mod:`llamaswap.openai_compat`).
 """
@@ -25,6 +26,7 @@ from llama_index_llamaswap.audio import (
 from llama_index_llamaswap.embeddings import LlamaSwapEmbedding
 from llama_index_llamaswap.llms import FALLBACK_CONTEXT_WINDOW, LlamaSwap
 from llama_index_llamaswap.loading import LlamaSwapLoadingEvent
+from llama_index_llamaswap.postprocessor import LlamaSwapRerank
 from llama_index_llamaswap.tools import LlamaSwapImageToolSpec, to_image_block, to_image_blocks
 from llamaswap import __version__
 from llamaswap.openai_compat import (
@@ -50,6 +52,7 @@ __all__ = [
     "LlamaSwapEmbedding",
     "LlamaSwapImageToolSpec",
     "LlamaSwapLoadingEvent",
+    "LlamaSwapRerank",
     "LlamaSwapSpeechToolSpec",
     "ModelLoadError",
     "NotFoundError",

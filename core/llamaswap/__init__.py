@@ -1,8 +1,8 @@
 """llamaswap: a framework-free client for llama-swap, the model-swapping proxy.
 
 Management (models, running, load, unload, events, logs, health, version, profiles,
-props, metrics, hardware, cancel, capabilities), image generation, speech and
-transcription, and typed errors, over one pooled httpx client, sync and async::
+props, metrics, hardware, cancel, capabilities), image generation and edits, reranking,
+speech and transcription, and typed errors, over one pooled httpx client, sync and async::
 
     from llamaswap import LlamaSwapProvider
 
@@ -55,6 +55,7 @@ from llamaswap.metrics import Metrics, MetricSample, parse_prometheus
 from llamaswap.pool import PoolSettings
 from llamaswap.provider import CAPABILITIES, MODEL_LOOKUP_TIMEOUT, LlamaSwapProvider
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+from llamaswap.rerank import RerankResult
 from llamaswap.retry import RetryPolicy
 from llamaswap.shared import shared_provider
 from llamaswap.states import ModelState
@@ -106,6 +107,7 @@ __all__ = [
     "ProfileChanged",
     "Profiles",
     "RateLimitError",
+    "RerankResult",
     "ResponseDecodeError",
     "RetryPolicy",
     "RunningModel",

@@ -8,7 +8,7 @@ awaiting loop, so retries, fallbacks and error mapping live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
@@ -18,6 +18,7 @@ import httpx
 from llamaswap._wire import (
     USE_CLIENT_DEFAULT,
     Call,
+    encode_form,
     error_from_response,
     is_go_not_found,
     json_body,
@@ -60,8 +61,10 @@ from llamaswap.host import (
 )
 from llamaswap.images import (
     GeneratedImage,
+    ImageInput,
     ImageResult,
     PendingImage,
+    build_edit_form,
     build_image_request,
     image_from_bytes,
     parse_image_response,
@@ -74,6 +77,12 @@ from llamaswap.records import (
     parse_models,
     parse_running,
     parse_version,
+)
+from llamaswap.rerank import (
+    RERANK_PATH,
+    RerankResult,
+    build_rerank_request,
+    parse_rerank_response,
 )
 
 T = TypeVar("T")
@@ -395,11 +404,21 @@ def generate_image(
     response = yield Call(
         "POST", target.url("/v1/images/generations"), json=body, timeout=timeout, model=model
     )
+    return (
+        yield from _image_result(target, response, model, timeout, "POST /v1/images/generations")
+    )
+
+
+def _image_result(
+    target: Target, response: httpx.Response, model: str, timeout: Any, endpoint: str
+) -> Op[ImageResult]:
+    """Read an images answer (generations or edits), fetching any http URLs it names."""
+    if endpoint != "POST /v1/images/generations":  # in every release this package supports
+        yield from require_endpoint(endpoint, response, secret=target.secret)
     if response.is_error:
         yield from fail(target, response, model)
-    items, created = parse_image_response(
-        json_body(response, what="POST /v1/images/generations"), url=str(response.url)
-    )
+    body = json_body(response, what=endpoint)
+    items, created = parse_image_response(body, url=str(response.url))
     images: list[GeneratedImage] = []
     for item in items:
         if isinstance(item, PendingImage):
@@ -419,6 +438,51 @@ def _same_origin(url: str, base_url: str) -> bool:
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
+def edit_image(
+    target: Target,
+    image: ImageInput,
+    prompt: str,
+    *,
+    model: str,
+    mask: ImageInput | None,
+    size: str | None,
+    n: int,
+    seed: int | None,
+    extra: dict[str, Any] | None,
+    timeout: Any = USE_CLIENT_DEFAULT,
+) -> Op[ImageResult]:
+    form = build_edit_form(
+        image, prompt, model=model, mask=mask, size=size, n=n, seed=seed, extra=extra
+    )
+    response = yield Call(
+        "POST",
+        target.url("/v1/images/edits"),
+        content=form.content,
+        content_type=form.content_type,
+        timeout=timeout,
+        model=model,
+    )
+    return (yield from _image_result(target, response, model, timeout, "POST /v1/images/edits"))
+
+
+def rerank(
+    target: Target,
+    query: str,
+    documents: Sequence[str],
+    *,
+    model: str,
+    top_n: int | None,
+    timeout: Any = USE_CLIENT_DEFAULT,
+) -> Op[list[RerankResult]]:
+    body = build_rerank_request(query, documents, model=model, top_n=top_n)
+    response = yield Call("POST", target.url(RERANK_PATH), json=body, timeout=timeout, model=model)
+    yield from require_endpoint(f"POST {RERANK_PATH}", response, secret=target.secret)
+    if response.is_error:
+        yield from fail(target, response, model)
+    answer = json_body(response, what=f"POST {RERANK_PATH}")
+    return parse_rerank_response(answer, body["documents"], top_n=top_n, url=str(response.url))
+
+
 # -- audio ---------------------------------------------------------------------------------
 
 
@@ -435,12 +499,13 @@ def transcribe(
     """``POST /v1/audio/transcriptions``: llama-swap reads the model from the form."""
     form = build_transcription_form(model=model, language=language, prompt=prompt, extra=extra)
     data, name = read_audio(audio)
-    files = {"file": (name, data, sniff_audio(data) or "application/octet-stream")}
+    file = (name, data, sniff_audio(data) or "application/octet-stream")
+    encoded = encode_form(form, [("file", file)])
     response = yield Call(
         "POST",
         target.url("/v1/audio/transcriptions"),
-        data=form,
-        files=files,
+        content=encoded.content,
+        content_type=encoded.content_type,
         timeout=timeout,
         model=model,
     )

@@ -14,7 +14,7 @@ import html
 import json
 import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -97,7 +97,8 @@ class Call:
     """One HTTP request an operation wants sent.
 
     ``auth`` is False for URLs outside llama-swap (an image URL on another host), so the
-    key never leaves for a server it was not meant for.
+    key never leaves for a server it was not meant for. ``content`` with ``content_type``
+    is a body already encoded (a multipart form), sent as bytes so a retry can resend it.
     """
 
     method: str
@@ -106,9 +107,26 @@ class Call:
     timeout: Any = USE_CLIENT_DEFAULT
     model: str | None = None
     auth: bool = True
-    # multipart/form-data: plain fields and files, as httpx's ``data=``/``files=`` take them
-    data: Any = None
-    files: Any = None
+    content: bytes | None = None
+    content_type: str | None = None
+
+
+FilePart = tuple[str, bytes, str]
+"""A multipart file: its filename, bytes and MIME type."""
+
+
+@dataclass(frozen=True)
+class Form:
+    """An encoded ``multipart/form-data`` body: bytes, so a retry can send it again."""
+
+    content: bytes = field(repr=False)
+    content_type: str
+
+
+def encode_form(fields: Mapping[str, str], files: Sequence[tuple[str, FilePart]]) -> Form:
+    """Encode text ``fields`` and ``(field, (filename, bytes, mime))`` files once."""
+    request = httpx.Request("POST", "http://form.invalid/", data=dict(fields), files=list(files))
+    return Form(content=request.read(), content_type=request.headers["Content-Type"])
 
 
 def model_path(model: str) -> str:

@@ -1,16 +1,18 @@
-"""Image generation requests and results (``POST /v1/images/generations``), bytes out.
+"""Image generation and edit requests and results (``/v1/images/*``), bytes out.
 
 llama-swap forwards the request to a stable-diffusion.cpp style server. We always ask for
 ``b64_json`` so the bytes come back in the answer, but read ``url`` answers too (``data:``
 URLs inline; http URLs are fetched by the provider). Results are plain bytes with a sniffed
 MIME type, that save to a file, show inline in a notebook and turn into a ``data:`` URL for
-a vision model in one call.
+a vision model in one call. An edit sends the input image (bytes, a path, or an image
+this package returned) as a multipart form and returns the same results.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from llamaswap._wire import FilePart, Form, encode_form
 from llamaswap.errors import ResponseDecodeError
 
 MAX_IMAGES_PER_REQUEST = 16
@@ -264,3 +267,62 @@ _EXTENSIONS = {
     "image/webp": ".webp",
     "image/gif": ".gif",
 }
+
+
+ImageInput = bytes | str | PathLike[str] | GeneratedImage
+"""An image to edit: its bytes, a path to its file, or an image this package returned."""
+
+
+def read_image_input(image: Any, *, name: str = "image") -> tuple[bytes, str]:
+    """The bytes and MIME type of an image given as bytes, a path or a GeneratedImage."""
+    if isinstance(image, GeneratedImage):
+        data = image.data
+    elif isinstance(image, bytes | bytearray | memoryview):
+        data = bytes(image)
+    elif isinstance(image, str | PathLike):
+        path = Path(image)
+        if not path.is_file():
+            raise ValueError(
+                f"{name} {str(path)!r} is not a file; pass the image's path, its bytes, "
+                "or a GeneratedImage"
+            )
+        data = path.read_bytes()
+    else:
+        raise ValueError(
+            f"{name} must be bytes, a path or a GeneratedImage, got {type(image).__name__}"
+        )
+    if not data:
+        raise ValueError(f"{name} is empty: pass the bytes of a PNG, JPEG or WebP file")
+    return data, sniff_mime(data)
+
+
+def build_edit_form(
+    image: ImageInput,
+    prompt: str,
+    *,
+    model: str,
+    mask: ImageInput | None = None,
+    size: str | None = None,
+    n: int = 1,
+    seed: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Form:
+    """Validate the arguments and encode the multipart form OpenAI's edits API names.
+
+    Fields are ``image`` and ``mask`` (files) and ``model``, ``prompt``, ``n``, ``size``,
+    ``seed`` and ``response_format=b64_json`` (text); ``extra`` adds text fields.
+    """
+    body = build_image_request(prompt, model=model, size=size, n=n, seed=seed, extra=extra)
+    files: list[tuple[str, FilePart]] = []
+    for field_name, given in (("image", image), ("mask", mask)):
+        if given is None:
+            continue
+        data, mime = read_image_input(given, name=field_name)
+        files.append((field_name, (f"{field_name}{_EXTENSIONS.get(mime, '.bin')}", data, mime)))
+    fields = {key: _form_text(value) for key, value in body.items()}
+    return encode_form(fields, files)
+
+
+def _form_text(value: Any) -> str:
+    """A form field's text: strings as they are, everything else as JSON (``true``, ``7``)."""
+    return value if isinstance(value, str) else json.dumps(value)

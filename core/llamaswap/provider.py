@@ -47,7 +47,7 @@ from llamaswap.errors import (
 )
 from llamaswap.events import Event, aiter_frames, decode_event, iter_frames
 from llamaswap.host import HardwareInfo, ModelProps, Profiles
-from llamaswap.images import ImageResult
+from llamaswap.images import ImageInput, ImageResult
 from llamaswap.long_inputs import EmbedInput
 from llamaswap.metrics import Metrics
 from llamaswap.pool import (
@@ -59,6 +59,7 @@ from llamaswap.pool import (
     VerifyArg,
 )
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
+from llamaswap.rerank import RerankResult
 from llamaswap.retry import RetryPolicy
 from llamaswap.tokens import TokenizerMixin
 
@@ -487,6 +488,121 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         """Async :meth:`voices`."""
         return await self._arun(ops.voices(self._target, model, timeout))
 
+    # -- image edits and reranking (issue 13) ---------------------------------------------
+
+    def edit_image(
+        self,
+        image: ImageInput,
+        prompt: str,
+        *,
+        model: str,
+        mask: ImageInput | None = None,
+        size: str | None = None,
+        n: int = 1,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> ImageResult:
+        """Edit ``image`` as ``prompt`` says with ``model`` (``POST /v1/images/edits``).
+
+        Args:
+            image: the picture to edit: its bytes, a path to its file, or a
+                :class:`GeneratedImage` an earlier call returned.
+            prompt: what to change.
+            model: an image model id configured in llama-swap.
+            mask: where to edit (same forms as ``image``); the server's choice if omitted.
+            size: ``WIDTHxHEIGHT`` of the result; the server's default if omitted.
+            n: how many variants (1-16).
+            seed: a seed for reproducible renders.
+            extra: more form fields the image server understands.
+            timeout: bound this call; renders can take minutes, so none by default.
+
+        Returns:
+            The same :class:`ImageResult` :meth:`generate_image` returns.
+        """
+        return self._run(
+            ops.edit_image(
+                self._target,
+                image,
+                prompt,
+                model=model,
+                mask=mask,
+                size=size,
+                n=n,
+                seed=seed,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    async def aedit_image(
+        self,
+        image: ImageInput,
+        prompt: str,
+        *,
+        model: str,
+        mask: ImageInput | None = None,
+        size: str | None = None,
+        n: int = 1,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> ImageResult:
+        """Async :meth:`edit_image`."""
+        return await self._arun(
+            ops.edit_image(
+                self._target,
+                image,
+                prompt,
+                model=model,
+                mask=mask,
+                size=size,
+                n=n,
+                seed=seed,
+                extra=extra,
+                timeout=timeout,
+            )
+        )
+
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        model: str,
+        top_n: int | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> list[RerankResult]:
+        """Rank ``documents`` by relevance to ``query`` with a reranker (``POST /v1/rerank``).
+
+        Args:
+            query: what the documents are ranked against.
+            documents: the texts to rank (at least one).
+            model: a reranker id configured in llama-swap (llama-server with ``--reranking``).
+            top_n: keep only the best ``top_n``; all of them if omitted.
+            timeout: bound this call; none by default, as the reranker may be swapped in.
+
+        Returns:
+            :class:`RerankResult` items (index, relevance score, document), best first.
+        """
+        return self._run(
+            ops.rerank(self._target, query, documents, model=model, top_n=top_n, timeout=timeout)
+        )
+
+    async def arerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        model: str,
+        top_n: int | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> list[RerankResult]:
+        """Async :meth:`rerank`."""
+        return await self._arun(
+            ops.rerank(self._target, query, documents, model=model, top_n=top_n, timeout=timeout)
+        )
+
     # -- events ----------------------------------------------------------------------------
 
     def events(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Iterator[Event]:
@@ -708,9 +824,8 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
                 call.method,
                 call.url,
                 json=call.json,
-                data=call.data,
-                files=call.files,
-                headers=self._headers if call.auth else self._plain_headers,
+                content=call.content,
+                headers=self._call_headers(call),
                 timeout=call.timeout,
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -734,9 +849,8 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
                 call.method,
                 call.url,
                 json=call.json,
-                data=call.data,
-                files=call.files,
-                headers=self._headers if call.auth else self._plain_headers,
+                content=call.content,
+                headers=self._call_headers(call),
                 timeout=call.timeout,
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -747,6 +861,12 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
             raise self._transport_error(exc, call.method, call.url) from None
         self._log(call, response, started)
         return response
+
+    def _call_headers(self, call: Call) -> dict[str, str]:
+        headers = self._headers if call.auth else self._plain_headers
+        if call.content_type is None:
+            return headers
+        return {**headers, "Content-Type": call.content_type}
 
     def _client_for(self, call: Call) -> httpx.Client:
         return self._management_client() if _quick(call, self.base_url) else self.http_client

@@ -1,9 +1,10 @@
 """Generate the llama-swap YAML config the rig runs with.
 
 Chat and embedding models are the real llama.cpp server (launched through xllamacpp by
-``upstreams/llamacpp.py``); ``sd``, ``fake-model``, ``tts`` and ``whisper`` are the stdlib
-test upstreams; ``broken`` fails to start on purpose. Paths are absolute and the interpreter
-is ``sys.executable`` so the config works whatever the current directory of llama-swap is.
+``upstreams/llamacpp.py``); ``sd``, ``fake-model``, ``rerank``, ``tts`` and ``whisper`` are
+the stdlib test upstreams; ``broken`` fails to start on purpose. Paths are absolute and the
+interpreter is ``sys.executable`` so the config works whatever the current directory of
+llama-swap is.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ PORTED_MODELS = (
     "misbehaving",
     "qwen",
     "qwen-b",
+    "rerank",
     "scripted",
     "sd",
-    # audio test upstreams (issue 13)
     "tts",
     "whisper",
 )
@@ -206,6 +207,14 @@ def build_config(
             "server's API (not a speech-to-text model)",
             metadata={"kind": "test-upstream", "api": "whisper.cpp"},
             capabilities={"in": ["audio"], "out": ["text"]},
+        ),
+        "rerank": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'rerank.py')} --port ${{PORT}}",
+            name="Rerank test upstream",
+            description="Deterministic BM25 word-overlap scores in llama-server's /v1/rerank "
+            "API (not a reranker model)",
+            metadata={"kind": "test-upstream", "api": "llama-server rerank"},
+            capabilities={"in": ["text"], "reranker": True},
         ),
         "broken": {
             "cmd": "/bin/false",

@@ -56,6 +56,8 @@ def test_wheel_layout(wheel: Path) -> None:
         "llama_index/embeddings/llamaswap/py.typed",
         "llama_index/llms/llamaswap/__init__.py",
         "llama_index/llms/llamaswap/py.typed",
+        "llama_index/postprocessor/llamaswap/__init__.py",
+        "llama_index/postprocessor/llamaswap/py.typed",
         "llama_index/readers/llamaswap/__init__.py",
         "llama_index/readers/llamaswap/py.typed",
         "llama_index/tools/llamaswap/__init__.py",
@@ -67,6 +69,8 @@ SHIMS = (
     "llama_index.llms.llamaswap",
     "llama_index.embeddings.llamaswap",
     "llama_index.tools.llamaswap",
+    "llama_index.postprocessor.llamaswap",
+    "llama_index.readers.llamaswap",
 )
 
 

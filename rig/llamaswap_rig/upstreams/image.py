@@ -7,6 +7,12 @@ integrations can be tested end to end through llama-swap without a multi-GB diff
 ``__fail_render__``) makes the render fail with a 500, and ``__die_now__`` kills the process.
 A prompt ``__url__ <url>`` answers with that URL instead of image bytes (as a server that
 stores its renders elsewhere does), so clients' fetch of image URLs can be tested.
+
+``POST /v1/images/edits`` takes OpenAI's multipart form (``image`` or ``image[]`` and an
+optional ``mask`` file, ``prompt``, ``n``, ``size``, ``seed``). Its pixels derive from the
+prompt and the input's bytes, and the PNG's ``Comment`` names the sha256 of the image and
+mask it received (``edit-of=<hex>; mask=<hex>``), so a client test can see its bytes arrived
+intact. Without ``size`` a PNG input keeps its own width and height.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import struct
 import sys
 import time
 import zlib
+from email.parser import BytesParser
+from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +67,11 @@ def _colour_stream(seed_material: bytes, count: int) -> list[bytes]:
     return out[:count]
 
 
-def render_png(prompt: str, seed: int, index: int, width: int, height: int) -> bytes:
-    """Deterministic RGB PNG: same (prompt, seed, index, size) gives the same bytes."""
-    colours = _colour_stream(f"{prompt}\x00{seed}\x00{index}".encode(), GRID * GRID)
+def render_png(
+    prompt: str, seed: int, index: int, width: int, height: int, note: str = ""
+) -> bytes:
+    """Deterministic RGB PNG: same (prompt, seed, index, size, note) gives the same bytes."""
+    colours = _colour_stream(f"{prompt}\x00{seed}\x00{index}\x00{note}".encode(), GRID * GRID)
     col_edges = [width * c // GRID for c in range(GRID + 1)]
     row_edges = [height * r // GRID for r in range(GRID + 1)]
     raw = bytearray()
@@ -70,7 +80,7 @@ def render_png(prompt: str, seed: int, index: int, width: int, height: int) -> b
             colours[gy * GRID + gx] * (col_edges[gx + 1] - col_edges[gx]) for gx in range(GRID)
         )
         raw += row * (row_edges[gy + 1] - row_edges[gy])
-    text = f"prompt={prompt}; seed={seed}; index={index}; {NAME}".encode("latin-1", "replace")
+    text = f"prompt={prompt}; seed={seed}; index={index}; {note}{NAME}".encode("latin-1", "replace")
     return b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
@@ -171,6 +181,9 @@ class Handler(UpstreamHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path == "/v1/images/edits":
+            self._edit()
+            return
         if path not in ("/v1/images/generations", "/sdapi/v1/txt2img"):
             self._discard_body()
             self._send_json(404, _error(f"no route {path}", "invalid_request_error"))
@@ -243,6 +256,76 @@ class Handler(UpstreamHandler):
                 "x_test_upstream": NAME,
             },
         )
+
+    def _edit(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            fields, files = parse_form(self.headers.get("Content-Type", ""), raw)
+            image = files.get("image") or files.get("image[]")
+            if not image:
+                raise BadRequestError("the form has no 'image' file to edit", "image")
+            body: dict[str, Any] = {"prompt": fields.get("prompt")}
+            for key in ("n", "seed"):
+                if key in fields:
+                    try:
+                        body[key] = int(fields[key])
+                    except ValueError:
+                        raise BadRequestError(f"{key} must be an integer", key) from None
+            body["size"] = fields.get("size") or _png_size(image)
+            body["response_format"] = fields.get("response_format", "b64_json")
+            req = _parse_request(body)
+        except BadRequestError as exc:
+            self._send_json(
+                400, _error(str(exc), "invalid_request_error", exc.param, "bad_request")
+            )
+            return
+        note = f"edit-of={hashlib.sha256(image).hexdigest()}; "
+        if files.get("mask"):
+            note += f"mask={hashlib.sha256(files['mask']).hexdigest()}; "
+        images = [
+            base64.b64encode(
+                render_png(req["prompt"], req["seed"], i, req["width"], req["height"], note)
+            ).decode()
+            for i in range(req["n"])
+        ]
+        self._send_json(
+            200,
+            {
+                "created": int(time.time()),
+                "data": [{"b64_json": img} for img in images],
+                "output_format": "png",
+                "x_test_upstream": NAME,
+            },
+        )
+
+
+def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Text fields and file parts of a ``multipart/form-data`` body."""
+    if "multipart/form-data" not in content_type:
+        raise BadRequestError("send the edit as multipart/form-data")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    msg = BytesParser(policy=HTTP).parsebytes(head + body)
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for part in msg.iter_parts() if msg.is_multipart() else ():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            continue
+        if part.get_filename() is not None:
+            files[name] = payload
+        else:
+            fields[name] = payload.decode("utf-8", "replace")
+    return fields, files
+
+
+def _png_size(data: bytes) -> str | None:
+    """``WxH`` of a PNG from its IHDR chunk; ``None`` for anything else."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return f"{width}x{height}"
 
 
 def main(argv: list[str] | None = None) -> int:
