@@ -20,7 +20,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 from openai.types.chat import ChatCompletionMessageParam
 
-from bench.harness import Result, acompare, compare, run_async
+from bench.harness import Result, acompare, compare, pair, rotate, run_async
 from bench.streaming import compare_stream
 from langchain_llamaswap import ChatLlamaSwap
 from llama_index_llamaswap import LlamaSwap
@@ -42,9 +42,9 @@ class Env:
     rounds: int = 30
     batch_seconds: float = 0.12
     warmup: int = 20
-    concurrency_rounds: int = 4
+    concurrency_rounds: int = 3
     concurrency_levels: tuple[int, ...] = (1, 16, 64, 256)
-    import_rounds: int = 10
+    import_rounds: int = 8
     memory_first: int = 500
     memory_total: int = 5000
     upstream_url: str | None = None  # fake-model's own port, for the proxy floor
@@ -365,43 +365,56 @@ def li_ttft(env: Env) -> list[Result]:
 # ------------------------------------------------------------------ the proxy's own cost
 
 
+FLOOR_DIRECT = "httpx POST to the upstream's port"
+FLOOR_PROXIED = "httpx POST through llama-swap"
+FLOOR_OURS = "ChatLlamaSwap.invoke"
+FLOOR_PEER = "ChatOpenAI.invoke"
+
+
 def proxy_floor(env: Env) -> list[Result]:
-    """Raw httpx straight to the upstream against through llama-swap, then ours on top."""
+    """The same chat request straight to the upstream, through llama-swap, through clients."""
     if env.upstream_url is None:
         raise RuntimeError("the proxy floor needs the upstream's own port (not known with --dsn)")
     raw = httpx.Client()
     body = {"model": env.chat_model, "messages": OAI_MESSAGES}
     direct_url = f"{env.upstream_url}/v1/chat/completions"
     proxied_url = f"{env.openai_base}/chat/completions"
-    ours = _chat_ours(env)
-
-    def direct() -> object:
-        return raw.post(direct_url, json=body).json()
-
-    def proxied() -> object:
-        return raw.post(proxied_url, json=body).json()
-
+    ours, peer = _chat_ours(env), _chat_peer(env)
     try:
-        return [
-            compare(
-                "floor: llama-swap vs upstream direct",
-                proxied,
-                direct,
-                labels=("httpx POST through llama-swap", "httpx POST to the upstream's port"),
-                note="the proxy's own share of a call",
-                **env.timing(),
-            ),
-            compare(
-                "floor: ChatLlamaSwap vs httpx, both via llama-swap",
-                lambda: ours.invoke(LC_MESSAGES),
-                proxied,
-                labels=("ChatLlamaSwap.invoke", "httpx POST through llama-swap"),
-                note="the client's share of a call",
-                **env.timing(),
-            ),
-        ]
+        samples = rotate(
+            {
+                FLOOR_DIRECT: lambda: raw.post(direct_url, json=body).json(),
+                FLOOR_PROXIED: lambda: raw.post(proxied_url, json=body).json(),
+                FLOOR_OURS: lambda: ours.invoke(LC_MESSAGES),
+                FLOOR_PEER: lambda: peer.invoke(LC_MESSAGES),
+            },
+            **env.timing(),
+        )
     finally:
         raw.close()
+    return [
+        pair(
+            "floor: llama-swap vs upstream direct",
+            samples,
+            FLOOR_PROXIED,
+            FLOOR_DIRECT,
+            note="the proxy's own share of a call",
+        ),
+        pair(
+            "floor: ChatLlamaSwap vs httpx, both via llama-swap",
+            samples,
+            FLOOR_OURS,
+            FLOOR_PROXIED,
+            note="the client's share of a call",
+        ),
+        pair(
+            "floor: ChatOpenAI vs httpx, both via llama-swap",
+            samples,
+            FLOOR_PEER,
+            FLOOR_PROXIED,
+            note="the peer client's share of a call",
+        ),
+    ]
 
 
 # ------------------------------------------------------------------ OpenAI SDK / stream guard

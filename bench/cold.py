@@ -238,6 +238,11 @@ def run_all(base_url: str, dsn: str, limit: float) -> list[Outcome]:
     return [outcomes[e] for e in ENTRY_POINTS]
 
 
+def cancelled_requests(log: str, model: str) -> int:
+    """How many requests for ``model`` the client abandoned (llama-swap logs each one)."""
+    return log.count(f"cancelled request for model {model} pruned")
+
+
 def markdown(outcomes: list[Outcome], info: dict[str, Any]) -> str:
     lines = [
         "# Cold-swap results",
@@ -285,6 +290,11 @@ def main(json_path: Path) -> int:
         outcomes = run_all(rig.base_url, rig.dsn, limit=LOAD_SECONDS + 400)
     finally:
         rig.stop(check_leftovers=False)
+    log = rig.log_text()
+    for o in outcomes:
+        dropped = cancelled_requests(log, o.model)
+        if dropped:
+            o.what += f" ({dropped} earlier request(s) given up by the client while loading)"
     COLD_MD.write_text(markdown(outcomes, info))
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(

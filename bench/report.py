@@ -287,22 +287,29 @@ def concurrency_table(stats: list[LevelStats]) -> str:
 
 
 def floor_summary(results: list[Result]) -> str:
-    """How much of a ChatLlamaSwap call is the upstream, llama-swap and the client."""
+    """How much of a chat call is the upstream, llama-swap and the client (one rotation)."""
     by = {r.name: r for r in results}
     proxy = by.get("floor: llama-swap vs upstream direct")
     client = by.get("floor: ChatLlamaSwap vs httpx, both via llama-swap")
-    if proxy is None or client is None:
+    peer = by.get("floor: ChatOpenAI vs httpx, both via llama-swap")
+    if proxy is None or client is None or peer is None:
         return "(not measured)"
-    direct = proxy.peer.median
-    via = proxy.ours.median
-    ours = client.ours.median
+    direct, via = proxy.peer.median, proxy.ours.median
+    ours, plain = client.ours.median, peer.ours.median
     return (
-        f"One non-streamed chat call to `fake-model`: raw httpx straight to the upstream's port "
-        f"{_fmt_time(direct)}; the same through llama-swap {_fmt_time(via)} "
-        f"(llama-swap adds {_fmt_time(via - direct)}); `ChatLlamaSwap.invoke` through "
-        f"llama-swap {_fmt_time(ours)} (the client side adds {_fmt_time(ours - via)} over raw "
-        f"httpx). Of the ChatLlamaSwap call: upstream {direct / ours:.0%}, llama-swap "
-        f"{(via - direct) / ours:.0%}, client {(ours - via) / ours:.0%}."
+        "One non-streamed chat call to `fake-model`, the four ways timed in the same rounds "
+        "(medians):\n\n"
+        "| path | median | added by the last hop |\n|---|---:|---:|\n"
+        f"| raw httpx straight to the upstream's port | {_fmt_time(direct)} | |\n"
+        f"| raw httpx through llama-swap | {_fmt_time(via)} | llama-swap: "
+        f"{_fmt_time(via - direct)} |\n"
+        f"| `ChatOpenAI.invoke` through llama-swap | {_fmt_time(plain)} | LangChain + SDK: "
+        f"{_fmt_time(plain - via)} |\n"
+        f"| `ChatLlamaSwap.invoke` through llama-swap | {_fmt_time(ours)} | LangChain + SDK + "
+        f"this package: {_fmt_time(ours - via)} |\n\n"
+        f"Of a `ChatLlamaSwap.invoke`: upstream {direct / ours:.0%}, llama-swap "
+        f"{(via - direct) / ours:.0%}, client {(ours - via) / ours:.0%} (of which this "
+        f"package over plain ChatOpenAI: {(ours - plain) / ours:.0%})."
     )
 
 

@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             if outcome.levels
             else None
         )
+        results_path.parent.mkdir(parents=True, exist_ok=True)
         results_path.write_text(
             results_markdown(
                 results=outcome.results,
