@@ -44,7 +44,7 @@ class Env:
     warmup: int = 20
     concurrency_rounds: int = 3
     concurrency_levels: tuple[int, ...] = (1, 16, 64, 256)
-    import_rounds: int = 8
+    import_rounds: int = 6
     memory_first: int = 500
     memory_total: int = 5000
     upstream_url: str | None = None  # fake-model's own port, for the proxy floor

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,15 +161,17 @@ def run_child(
 def measure(
     base_url: str, dsn: str, model: str, repo: Path, *, first: int = 500, total: int = 5000
 ) -> list[tuple[Growth, Growth]]:
-    """Every pair, ours then the peer, each in its own process."""
+    """Every pair, ours beside the peer, each in its own process."""
     paths = [str(repo / "core"), str(repo)]
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-    return [
-        (
-            run_child(ours, base_url, dsn, model, first, total, env),
-            run_child(peer, base_url, dsn, model, first, total, env),
-        )
-        for ours, peer in PAIRS
-    ]
+
+    def one(client: str) -> Growth:
+        return run_child(client, base_url, dsn, model, first, total, env)
+
+    # RSS does not depend on what else runs: ours and its peer run side by side, which
+    # halves the wall time on a 2-core machine without touching the numbers.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [(pool.submit(one, ours), pool.submit(one, peer)) for ours, peer in PAIRS]
+        return [(a.result(), b.result()) for a, b in futures]

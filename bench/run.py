@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             concurrency.plot(
                 outcome.levels,
                 results_path.with_name(PLOT),
-                f"llama-swap {info['llama_swap_binary'].split(' [')[0]}, {info['cpu_count']} CPUs",
+                f"{info['llama_swap_binary'].split(' [')[0]}, {info['cpu_count']} CPUs, load "
+                f"{info['loadavg'][0]:.1f} -> {info['loadavg_after'][0]:.1f}",
             )
             if outcome.levels
             else None
