@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-matrix unit integration lint rig venv cassettes bench notebooks clean-rig
+.PHONY: demo test test-matrix unit integration lint rig venv cassettes bench bench-cold notebooks \
+	clean-rig
 
 # A second llama-swap source for `make test-matrix` (the newer error shape by default).
 LLAMASWAP_MATRIX_SRC ?= ../shared/third_party/llama-swap/main-0bdb372
@@ -62,8 +63,15 @@ cassettes: venv rig
 notebooks: venv rig
 	PYTHONPATH=rig $(PY) -m llamaswap_rig.notebooks $(NOTEBOOKS_ARGS)
 
+## make bench: per-call ratios, import time, concurrency, memory, streaming and the proxy floor
+## against the rig (~10 min); rewrites bench/RESULTS.md and bench/concurrency.png
 bench: venv rig
 	$(PY) -m bench
+
+## make bench-cold: every entry point against a 150 s cold swap (a few minutes);
+## rewrites bench/RESULTS-cold.md. Not part of `make bench`.
+bench-cold: venv rig
+	$(PY) -m bench --cold
 
 ## make selfcheck: hold the llama-swap double to llama-swap. Runs its self-check against the
 ## double (v250 string error bodies, then main-0bdb372 envelopes) and against every real binary

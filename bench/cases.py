@@ -8,7 +8,7 @@ difference is client-side work: our wrappers, the provider's pool, the stream gu
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,8 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 from openai.types.chat import ChatCompletionMessageParam
 
-from bench.harness import Result, acompare, acompare_throughput, compare, run_async
+from bench.harness import Result, acompare, compare, pair, rotate, run_async
+from bench.streaming import compare_stream
 from langchain_llamaswap import ChatLlamaSwap
 from llama_index_llamaswap import LlamaSwap
 from llamaswap import LlamaSwapProvider
@@ -41,9 +42,13 @@ class Env:
     rounds: int = 30
     batch_seconds: float = 0.12
     warmup: int = 20
-    burst_total: int = 200
-    burst_in_flight: int = 32
-    burst_rounds: int = 6
+    concurrency_rounds: int = 3
+    concurrency_levels: tuple[int, ...] = (1, 16, 64, 256)
+    import_rounds: int = 6
+    memory_first: int = 500
+    memory_total: int = 5000
+    upstream_url: str | None = None  # fake-model's own port, for the proxy floor
+    stream_rounds: int = 15
 
     @property
     def openai_base(self) -> str:
@@ -259,43 +264,11 @@ def lc_ainvoke(env: Env) -> Result:
     return run_async(run())
 
 
-def lc_concurrency(env: Env) -> Result:
-    async def run() -> Result:
-        ours, peer = _chat_ours(env), _chat_peer(env)
-
-        async def a() -> object:
-            return await ours.ainvoke(LC_MESSAGES)
-
-        async def b() -> object:
-            return await peer.ainvoke(LC_MESSAGES)
-
-        return await acompare_throughput(
-            f"langchain ainvoke x{env.burst_total} ({env.burst_in_flight} in flight)",
-            a,
-            b,
-            labels=("ChatLlamaSwap.ainvoke", "ChatOpenAI.ainvoke"),
-            total=env.burst_total,
-            in_flight=env.burst_in_flight,
-            rounds=env.burst_rounds,
-            note="time per burst; throughput in extra",
-        )
-
-    return run_async(run())
-
-
 # ------------------------------------------------------------------ LlamaIndex
 
 
 def li_chat(env: Env) -> Result:
-    ours = LlamaSwap(model=env.chat_model, dsn=env.dsn)
-    peer = OpenAILike(
-        model=env.chat_model,
-        api_base=env.openai_base,
-        api_key=PEER_KEY,
-        is_chat_model=True,
-        context_window=4096,
-        max_retries=0,
-    )
+    ours, peer = _li_pair(env, env.chat_model)
     messages = [ChatMessage(role="user", content=PROMPT)]
     return compare(
         "llamaindex chat",
@@ -304,6 +277,144 @@ def li_chat(env: Env) -> Result:
         labels=("LlamaSwap.chat", "OpenAILike.chat"),
         **env.timing(),
     )
+
+
+def _li_pair(env: Env, model: str) -> tuple[LlamaSwap, OpenAILike]:
+    ours = LlamaSwap(model=model, dsn=env.dsn)
+    peer = OpenAILike(
+        model=model,
+        api_base=env.openai_base,
+        api_key=PEER_KEY,
+        is_chat_model=True,
+        context_window=4096,
+        max_retries=0,
+    )
+    return ours, peer
+
+
+def li_stream(env: Env) -> Result:
+    return _li_stream(env, env.chat_model, "llamaindex stream")
+
+
+def li_stream_long(env: Env) -> Result:
+    return _li_stream(env, env.long_model, "llamaindex stream 512 chunks")
+
+
+def _li_stream(env: Env, model: str, name: str) -> Result:
+    ours, peer = _li_pair(env, model)
+    messages = [ChatMessage(role="user", content=PROMPT)]
+
+    def drain(llm: OpenAILike) -> Callable[[], int]:
+        def run() -> int:
+            return sum(1 for _ in llm.stream_chat(messages))
+
+        return run
+
+    return compare(
+        name,
+        drain(ours),
+        drain(peer),
+        labels=("LlamaSwap.stream_chat (drained)", "OpenAILike.stream_chat (drained)"),
+        unit="full answer",
+        **env.timing(),
+    )
+
+
+# ------------------------------------------------------------------ first and last token
+
+
+def lc_ttft(env: Env) -> list[Result]:
+    ours, peer = _chat_ours(env, env.long_model), _chat_peer(env, env.long_model)
+
+    def texts(model: ChatOpenAI | ChatLlamaSwap) -> Callable[[], Iterator[str]]:
+        def run() -> Iterator[str]:
+            for chunk in model.stream(LC_MESSAGES):
+                yield chunk.text
+
+        return run
+
+    return compare_stream(
+        "langchain 512-chunk stream",
+        texts(ours),
+        texts(peer),
+        labels=("ChatLlamaSwap.stream", "ChatOpenAI.stream"),
+        rounds=env.stream_rounds,
+    )
+
+
+def li_ttft(env: Env) -> list[Result]:
+    ours, peer = _li_pair(env, env.long_model)
+    messages = [ChatMessage(role="user", content=PROMPT)]
+
+    def texts(llm: OpenAILike) -> Callable[[], Iterator[str]]:
+        def run() -> Iterator[str]:
+            for response in llm.stream_chat(messages):
+                yield response.delta or ""
+
+        return run
+
+    return compare_stream(
+        "llamaindex 512-chunk stream",
+        texts(ours),
+        texts(peer),
+        labels=("LlamaSwap.stream_chat", "OpenAILike.stream_chat"),
+        rounds=env.stream_rounds,
+    )
+
+
+# ------------------------------------------------------------------ the proxy's own cost
+
+
+FLOOR_DIRECT = "httpx POST to the upstream's port"
+FLOOR_PROXIED = "httpx POST through llama-swap"
+FLOOR_OURS = "ChatLlamaSwap.invoke"
+FLOOR_PEER = "ChatOpenAI.invoke"
+
+
+def proxy_floor(env: Env) -> list[Result]:
+    """The same chat request straight to the upstream, through llama-swap, through clients."""
+    if env.upstream_url is None:
+        raise RuntimeError("the proxy floor needs the upstream's own port (not known with --dsn)")
+    raw = httpx.Client()
+    body = {"model": env.chat_model, "messages": OAI_MESSAGES}
+    direct_url = f"{env.upstream_url}/v1/chat/completions"
+    proxied_url = f"{env.openai_base}/chat/completions"
+    ours, peer = _chat_ours(env), _chat_peer(env)
+    try:
+        samples = rotate(
+            {
+                FLOOR_DIRECT: lambda: raw.post(direct_url, json=body).json(),
+                FLOOR_PROXIED: lambda: raw.post(proxied_url, json=body).json(),
+                FLOOR_OURS: lambda: ours.invoke(LC_MESSAGES),
+                FLOOR_PEER: lambda: peer.invoke(LC_MESSAGES),
+            },
+            **env.timing(),
+        )
+    finally:
+        raw.close()
+    return [
+        pair(
+            "floor: llama-swap vs upstream direct",
+            samples,
+            FLOOR_PROXIED,
+            FLOOR_DIRECT,
+            note="the proxy's own share of a call",
+        ),
+        pair(
+            "floor: ChatLlamaSwap vs httpx, both via llama-swap",
+            samples,
+            FLOOR_OURS,
+            FLOOR_PROXIED,
+            note="the client's share of a call",
+        ),
+        pair(
+            "floor: ChatOpenAI vs httpx, both via llama-swap",
+            samples,
+            FLOOR_PEER,
+            FLOOR_PROXIED,
+            note="the peer client's share of a call",
+        ),
+    ]
 
 
 # ------------------------------------------------------------------ OpenAI SDK / stream guard
@@ -351,7 +462,7 @@ def _openai_stream(env: Env, model: str, name: str) -> Result:
         provider.close()
 
 
-CASES: dict[str, Callable[[Env], Result]] = {
+CASES: dict[str, Callable[[Env], Result | list[Result]]] = {
     "list_models": list_models_sync,
     "alist_models": list_models_async,
     "running": running_sync,
@@ -361,8 +472,12 @@ CASES: dict[str, Callable[[Env], Result]] = {
     "lc_stream_long": lc_stream_long,
     "lc_ainvoke": lc_ainvoke,
     "li_chat": li_chat,
+    "li_stream": li_stream,
+    "li_stream_long": li_stream_long,
+    "lc_ttft": lc_ttft,
+    "li_ttft": li_ttft,
+    "proxy_floor": proxy_floor,
     "openai_stream_guard": openai_stream_guard,
     "openai_stream_guard_long": openai_stream_guard_long,
     "generate_image": image_sync,
-    "lc_concurrency": lc_concurrency,
 }

@@ -317,3 +317,49 @@ async def acompare_throughput(
         "peer_rps": total / result.peer.median,
     }
     return result
+
+
+def rotate(
+    fns: dict[str, SyncFn],
+    *,
+    rounds: int = 20,
+    warmup: int = 20,
+    warmup_seconds: float = 1.0,
+    batch_seconds: float = 0.12,
+    max_batch: int = 500,
+) -> tuple[int, dict[str, list[Sample]]]:
+    """Time several callables in one run, one batch of each per round, the order rotating.
+
+    For a comparison of more than two sides (a call straight to the upstream, through
+    llama-swap, through our client): every side's samples come from the same rounds, so
+    drift on the machine moves them all together.
+    """
+    names = list(fns)
+    deadline = time.perf_counter() + warmup_seconds
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+        if time.perf_counter() > deadline:
+            break
+    _freeze()
+    batch = min(_calibrate(fn, batch_seconds, max_batch) for fn in fns.values())
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(_batch(fns[name], batch))
+    return batch, samples
+
+
+def pair(
+    name: str,
+    run: tuple[int, dict[str, list[Sample]]],
+    ours: str,
+    peer: str,
+    *,
+    unit: str = "call",
+    note: str = "",
+) -> Result:
+    """A :class:`Result` for two sides of a :func:`rotate` run."""
+    batch, samples = run
+    return _result(name, (ours, peer), unit, batch, (samples[ours], samples[peer]), note)

@@ -8,11 +8,14 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.concurrency import LevelStats
 from bench.harness import Result
+from bench.memory import NOISE_BYTES, Growth, growth_ok
 
 PACKAGES = (
     "llamaswap",
@@ -149,3 +152,228 @@ def write_json(
     }
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+# ------------------------------------------------------------------ targets and RESULTS.md
+
+# case name -> the most ours/peer wall-time ratio may be (issue 14)
+RATIO_TARGETS: dict[str, float] = {
+    "import llamaswap": 1.2,
+    "import langchain_llamaswap": 1.05,
+    "import llama_index_llamaswap": 1.05,
+    "list_models": 1.05,
+    "alist_models": 1.05,
+    "running": 1.05,
+    "generate_image": 1.05,
+    "langchain invoke": 1.02,
+    "langchain stream": 1.02,
+    "langchain stream 512 chunks": 1.02,
+    "llamaindex chat": 1.02,
+    "llamaindex stream": 1.02,
+    "llamaindex stream 512 chunks": 1.02,
+}
+THROUGHPUT_TARGET = 0.95  # ours / peer requests per second, at least
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target: what was measured against what it should be."""
+
+    name: str
+    measured: str
+    target: str
+    passed: bool
+    detail: str = ""
+
+
+def ratio_checks(results: list[Result]) -> list[Check]:
+    """A check for every result that has a ratio target."""
+    checks = []
+    for r in results:
+        limit = RATIO_TARGETS.get(r.name)
+        if limit is None:
+            continue
+        miss = "" if r.ratio <= limit else f"over by {r.ratio - limit:.2f}"
+        checks.append(
+            Check(
+                r.name,
+                f"{r.ratio:.2f} (paired IQR {r.paired.q1:.2f}-{r.paired.q3:.2f}, cpu "
+                f"{r.cpu_ratio:.2f})",
+                f"<= {limit:.2f}",
+                r.ratio <= limit,
+                miss,
+            )
+        )
+    return checks
+
+
+def throughput_checks(stats: list[LevelStats], levels: tuple[int, ...] = (64, 256)) -> list[Check]:
+    """ChatLlamaSwap's throughput against each peer's, and no error but llama-swap's 429."""
+    by = {(s.client, s.level): s for s in stats}
+    checks = []
+    for level in levels:
+        ours = by.get(("ChatLlamaSwap", level))
+        if ours is None:
+            continue
+        for peer_name in ("ChatOpenAI", "AsyncOpenAI"):
+            peer = by.get((peer_name, level))
+            if peer is None:
+                continue
+            ratio = ours.rps / peer.rps
+            bad = {k: n for k, n in ours.errors.items() if k != "429"}
+            passed = ratio >= THROUGHPUT_TARGET and not bad
+            detail = f"{ours.rps:.0f} vs {peer.rps:.0f} req/s"
+            if bad:
+                detail += f"; errors {bad}"
+            if ours.errors.get("429"):
+                detail += f"; {ours.errors['429']} x 429 (concurrencyLimit)"
+            checks.append(
+                Check(
+                    f"throughput, {level} in flight: ChatLlamaSwap / {peer_name}",
+                    f"{ratio:.2f}",
+                    f">= {THROUGHPUT_TARGET:.2f}, no error but 429",
+                    passed,
+                    detail,
+                )
+            )
+    return checks
+
+
+def memory_checks(pairs: list[tuple[Growth, Growth]]) -> list[Check]:
+    """RSS growth from the first to the last sample, ours against the peer's."""
+    checks = []
+    for ours, peer in pairs:
+        checks.append(
+            Check(
+                f"memory: {ours.client} vs {peer.client}",
+                f"{ours.growth / 2**20:+.2f} MiB vs {peer.growth / 2**20:+.2f} MiB",
+                f"ours <= peer + {NOISE_BYTES / 2**20:.0f} MiB",
+                growth_ok(ours.growth, peer.growth),
+                f"RSS after {ours.first}: {ours.rss_first / 2**20:.1f} MiB, after "
+                f"{ours.total}: {ours.rss_total / 2**20:.1f} MiB (peer {peer.rss_first / 2**20:.1f}"
+                f" -> {peer.rss_total / 2**20:.1f})",
+            )
+        )
+    return checks
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def checks_table(checks: list[Check]) -> str:
+    lines = ["| target | measured | goal | result |", "|---|---|---|---|"]
+    for c in checks:
+        verdict = "pass" if c.passed else "**miss**"
+        detail = f"<br>{_md_escape(c.detail)}" if c.detail else ""
+        lines.append(
+            f"| {_md_escape(c.name)} | {_md_escape(c.measured)}{detail} | {c.target} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def concurrency_table(stats: list[LevelStats]) -> str:
+    lines = [
+        "| in flight | client | req/s | p50 latency | p95 latency | errors |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for s in sorted(stats, key=lambda s: (s.level, s.client)):
+        errors = ", ".join(f"{k}: {n}" for k, n in sorted(s.errors.items())) or "none"
+        lines.append(
+            f"| {s.level} | {s.client} | {s.rps:.0f} | {_fmt_time(s.p50)} | "
+            f"{_fmt_time(s.p95)} | {errors} |"
+        )
+    return "\n".join(lines)
+
+
+def floor_summary(results: list[Result]) -> str:
+    """How much of a chat call is the upstream, llama-swap and the client (one rotation)."""
+    by = {r.name: r for r in results}
+    proxy = by.get("floor: llama-swap vs upstream direct")
+    client = by.get("floor: ChatLlamaSwap vs httpx, both via llama-swap")
+    peer = by.get("floor: ChatOpenAI vs httpx, both via llama-swap")
+    if proxy is None or client is None or peer is None:
+        return "(not measured)"
+    direct, via = proxy.peer.median, proxy.ours.median
+    ours, plain = client.ours.median, peer.ours.median
+    return (
+        "One non-streamed chat call to `fake-model`, the four ways timed in the same rounds "
+        "(medians):\n\n"
+        "| path | median | added by the last hop |\n|---|---:|---:|\n"
+        f"| raw httpx straight to the upstream's port | {_fmt_time(direct)} | |\n"
+        f"| raw httpx through llama-swap | {_fmt_time(via)} | llama-swap: "
+        f"{_fmt_time(via - direct)} |\n"
+        f"| `ChatOpenAI.invoke` through llama-swap | {_fmt_time(plain)} | LangChain + SDK: "
+        f"{_fmt_time(plain - via)} |\n"
+        f"| `ChatLlamaSwap.invoke` through llama-swap | {_fmt_time(ours)} | LangChain + SDK + "
+        f"this package: {_fmt_time(ours - via)} |\n\n"
+        f"Of a `ChatLlamaSwap.invoke`: upstream {direct / ours:.0%}, llama-swap "
+        f"{(via - direct) / ours:.0%}, client {(ours - via) / ours:.0%} (of which this "
+        f"package over plain ChatOpenAI: {(ours - plain) / ours:.0%})."
+    )
+
+
+def results_markdown(
+    *,
+    results: list[Result],
+    checks: list[Check],
+    concurrency: list[LevelStats],
+    plot_name: str | None,
+    info: dict[str, Any],
+    settings: dict[str, Any],
+) -> str:
+    """The whole of bench/RESULTS.md."""
+    load = info.get("loadavg", [0.0])[0]
+    load_after = info.get("loadavg_after", [0.0])[0]
+    shared = info.get("shared_note", "")
+    versions = ", ".join(f"{k} {v}" for k, v in info.get("packages", {}).items())
+    missed = [c for c in checks if not c.passed]
+    parts = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`.venv/bin/python -m bench`); do not edit by hand. How the "
+        "numbers are taken and read: [docs/bench.md](../docs/bench.md).",
+        "",
+        "## Run",
+        "",
+        f"- written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, git "
+        f"{info.get('git_commit')}, {info.get('wall_seconds')} s",
+        f"- machine: {info.get('cpu_count')} CPUs ({info.get('cpu_model')}), "
+        f"{info.get('mem_total_gb')} GB RAM, {info.get('platform')}, "
+        f"{info.get('implementation')} {info.get('python')}",
+        f"- load average {load:.2f} before, {load_after:.2f} after. {shared}".rstrip(),
+        f"- llama-swap: {info.get('llama_swap_binary', info.get('llama_swap'))}",
+        f"- versions: {versions}",
+        f"- settings: {json.dumps(settings)}",
+        "",
+        "## Targets",
+        "",
+        f"{len(checks) - len(missed)} of {len(checks)} met.",
+        "",
+        checks_table(checks),
+        "",
+        "## Per-call ratios (ours / peer, medians of interleaved rounds)",
+        "",
+        "```text",
+        table(results),
+        "",
+        legend(results),
+        "```",
+        "",
+        "## The proxy floor",
+        "",
+        floor_summary(results),
+        "",
+        "## Concurrency",
+        "",
+        "Each burst launches N calls at once (`asyncio.gather` of `ainvoke`, what `abatch` "
+        "does); the clients take turns, the order rotating each round.",
+        "",
+        concurrency_table(concurrency),
+        "",
+    ]
+    if plot_name:
+        parts += [f"![latency and throughput against concurrency]({plot_name})", ""]
+    else:
+        parts += ["(no plot: matplotlib is not installed in .venv)", ""]
+    return "\n".join(parts)

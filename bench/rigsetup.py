@@ -22,7 +22,7 @@ from llamaswap_rig import config as rigconfig
 from llamaswap_rig.runner import Rig, free_port_block
 
 MODELS = ("fake-model", "sd")
-CHAT_CONCURRENCY = 64
+CHAT_CONCURRENCY = 256
 LONG_MODEL = "fake-long"
 LONG_TOKENS = 512
 
@@ -31,7 +31,16 @@ def _long_model(fast: dict[str, Any], port: int) -> dict[str, Any]:
     """``fake-model``'s entry, answering ``LONG_TOKENS`` words unpaced on a fixed port."""
     entry = copy.deepcopy(fast)
     words = shlex.split(entry["cmd"])
-    flags = {"--port": str(port), "--tokens": str(LONG_TOKENS), "--tps": "0"}
+    # the stdlib stand-in (--port, --tps 0 = unpaced) or Go's cmd/fake-model (-listen; its
+    # -tps 0 means 1 token/s, so a rate far above what the client can take stands for unpaced)
+    flags = {
+        "--port": str(port),
+        "--tokens": str(LONG_TOKENS),
+        "--tps": "0",
+        "-listen": f"127.0.0.1:{port}",
+        "-tokens": str(LONG_TOKENS),
+        "-tps": "1000000",
+    }
     for i, word in enumerate(words[:-1]):
         if word in flags:
             words[i + 1] = flags[word]

@@ -19,6 +19,7 @@ the same name, so ``except llamaswap.NotFoundError`` catches every flavour.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -357,8 +358,14 @@ class AsyncOpenAI(openai.AsyncOpenAI):
             ) from exc
 
 
-def _sdk_parameters() -> frozenset[str]:
-    """Keyword names ``chat.completions.create`` and ``completions.create`` take."""
+@functools.cache
+def sdk_parameters() -> frozenset[str]:
+    """Keyword names ``chat.completions.create`` and ``completions.create`` take.
+
+    Read on first use, not at import: ``openai.resources`` imports every resource of the
+    SDK (~1 s of CPU), which ``import openai`` and ``ChatOpenAI`` put off until a client
+    first touches ``.chat``; importing this module must not pay it earlier.
+    """
     import inspect
 
     from openai.resources.chat.completions import Completions as Chat
@@ -368,10 +375,6 @@ def _sdk_parameters() -> frozenset[str]:
     for method in (Chat.create, Legacy.create):
         names.update(p for p in inspect.signature(method).parameters if p != "self")
     return frozenset(names)
-
-
-SDK_PARAMETERS = _sdk_parameters()
-"""Body fields the OpenAI SDK takes as keywords; the rest must travel in ``extra_body``."""
 
 
 def with_extra_body(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -385,10 +388,11 @@ def with_extra_body(kwargs: dict[str, Any]) -> dict[str, Any]:
     is, so it goes on the wire under its own name. A field given both ways keeps the
     top-level value.
     """
-    extra = {k: v for k, v in kwargs.items() if k not in SDK_PARAMETERS}
+    known = sdk_parameters()
+    extra = {k: v for k, v in kwargs.items() if k not in known}
     if not extra:
         return kwargs
-    out = {k: v for k, v in kwargs.items() if k in SDK_PARAMETERS}
+    out = {k: v for k, v in kwargs.items() if k in known}
     given = out.get("extra_body")
     if given is not None and not isinstance(given, dict):
         raise TypeError(f"extra_body must be a dict, got {type(given).__name__}")

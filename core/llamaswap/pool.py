@@ -10,7 +10,6 @@ live loop and closed while that loop shuts down (``asyncio.run`` and most runner
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import ssl
@@ -18,9 +17,12 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:  # asyncio is imported where a loop is asked for: ~15 ms off `import llamaswap`
+    import asyncio
 
 #: The OpenAI SDK's default pool size, so nothing here is stingier than ``ChatOpenAI``.
 DEFAULT_MAX_CONNECTIONS = 1000
@@ -167,6 +169,8 @@ class LoopClients:
 
     def get(self) -> httpx.AsyncClient:
         """The client for the running loop (created on first use in that loop)."""
+        import asyncio
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -186,6 +190,8 @@ class LoopClients:
 
     async def aclose(self) -> None:
         """Close the running loop's client (and one made outside any loop)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._clients.pop(loop, None)

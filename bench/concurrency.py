@@ -1,0 +1,200 @@
+"""Many requests in flight: throughput and per-request latency against two peers.
+
+Each burst launches ``level`` chat calls at once with ``asyncio.gather`` (what
+``ChatLlamaSwap.abatch`` does underneath) and times every call and the whole burst; the
+three clients (ours, plain ``ChatOpenAI``, a raw ``AsyncOpenAI``) take turns, the order
+rotating every round. Errors are counted by kind: llama-swap's own 429 beyond a model's
+``concurrencyLimit`` is expected behaviour, anything else is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_openai import ChatOpenAI
+
+from bench.harness import run_async
+from langchain_llamaswap import ChatLlamaSwap
+
+CallFn = Callable[[], Awaitable[object]]
+LEVELS = (1, 16, 64, 256)
+CLIENTS = ("ChatLlamaSwap", "ChatOpenAI", "AsyncOpenAI")
+
+
+@dataclass
+class Burst:
+    """One burst of one client at one level."""
+
+    wall: float
+    latencies: list[float]
+    errors: dict[str, int]
+
+
+@dataclass
+class LevelStats:
+    """All bursts of one client at one level, summarised."""
+
+    client: str
+    level: int
+    rps: float  # requests per second, median over rounds
+    p50: float  # per-request latency, seconds, over every request of every round
+    p95: float
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "client": self.client,
+            "level": self.level,
+            "rps": self.rps,
+            "p50": self.p50,
+            "p95": self.p95,
+            "errors": self.errors,
+        }
+
+
+def error_kind(exc: BaseException) -> str:
+    """``429`` for llama-swap's concurrency limit, else the exception's class name."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+    return "429" if status == 429 else type(exc).__name__
+
+
+async def burst(fn: CallFn, level: int) -> Burst:
+    """``level`` calls at once; wall time of the whole burst and of each call."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+
+    async def one() -> None:
+        started = time.perf_counter()
+        try:
+            await fn()
+        except Exception as exc:  # counted, never hidden: see error_kind
+            kind = error_kind(exc)
+            errors[kind] = errors.get(kind, 0) + 1
+            return
+        latencies.append(time.perf_counter() - started)
+
+    gc.collect()
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(level)))
+    return Burst(time.perf_counter() - started, latencies, errors)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summarise(client: str, level: int, bursts: list[Burst]) -> LevelStats:
+    """Median throughput over the rounds, latency percentiles over all calls."""
+    latencies = [x for b in bursts for x in b.latencies]
+    errors: dict[str, int] = {}
+    for b in bursts:
+        for kind, n in b.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+    rps = statistics.median(len(b.latencies) / b.wall for b in bursts)
+    return LevelStats(
+        client, level, rps, _percentile(latencies, 0.5), _percentile(latencies, 0.95), errors
+    )
+
+
+def measure(
+    base_url: str, dsn: str, model: str, *, levels: tuple[int, ...] = LEVELS, rounds: int = 4
+) -> list[LevelStats]:
+    """Every client at every level, ``rounds`` bursts each, rotating the order."""
+
+    async def run() -> list[LevelStats]:
+        messages: list[BaseMessage] = [HumanMessage("Say something short.")]
+        ours = ChatLlamaSwap(model=model, dsn=dsn)
+        peer = ChatOpenAI(
+            model=model,
+            base_url=f"{base_url}/v1",
+            api_key="x",  # type: ignore[arg-type]
+            max_retries=0,
+            stream_usage=True,
+        )
+        raw = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="x", max_retries=0)
+
+        async def a() -> object:
+            return await ours.ainvoke(messages)
+
+        async def b() -> object:
+            return await peer.ainvoke(messages)
+
+        async def c() -> object:
+            return await raw.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "Say something short."}]
+            )
+
+        fns: dict[str, CallFn] = dict(zip(CLIENTS, (a, b, c), strict=True))
+        stats: list[LevelStats] = []
+        try:
+            for name in CLIENTS:  # open every pool to full width before timing
+                await burst(fns[name], max(levels))
+            for level in levels:
+                bursts: dict[str, list[Burst]] = {name: [] for name in CLIENTS}
+                for r in range(rounds):
+                    order = CLIENTS[r % 3 :] + CLIENTS[: r % 3]
+                    for name in order:
+                        bursts[name].append(await burst(fns[name], level))
+                stats.extend(summarise(name, level, bursts[name]) for name in CLIENTS)
+        finally:
+            await raw.close()
+        return stats
+
+    return run_async(run())
+
+
+def plot(stats: list[LevelStats], path: Path, subtitle: str) -> Path | None:
+    """Latency (p50, p95) against requests in flight, one line per client; None without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for client in CLIENTS:
+        rows = sorted((s for s in stats if s.client == client), key=lambda s: s.level)
+        levels = [s.level for s in rows]
+        (line,) = left.plot(levels, [s.p50 * 1e3 for s in rows], marker="o", label=f"{client} p50")
+        left.plot(
+            levels,
+            [s.p95 * 1e3 for s in rows],
+            marker="x",
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{client} p95",
+        )
+        right.plot(levels, [s.rps for s in rows], marker="o", label=client)
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("requests in flight")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    left.set_yscale("log")
+    left.set_ylabel("latency per request (ms, log)")
+    left.set_title("latency against concurrency")
+    right.set_ylabel("requests per second")
+    right.set_title("throughput")
+    fig.suptitle(subtitle, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

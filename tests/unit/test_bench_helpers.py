@@ -1,0 +1,85 @@
+"""The bench's pure helpers: RSS reading, the leak verdict, error kinds, target checks.
+
+No timing here (the bench has no timed tests); these pin how a measured number becomes the
+pass/miss a reader of bench/RESULTS.md sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import openai
+
+from bench.concurrency import Burst, error_kind, summarise
+from bench.harness import Result, Spread
+from bench.memory import NOISE_BYTES, growth_ok, rss_bytes
+from bench.report import ratio_checks, throughput_checks
+
+
+def test_rss_bytes_reads_vmrss_in_kib(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t  9999 kB\nVmRSS:\t  2048 kB\nThreads:\t1\n")
+    assert rss_bytes(status) == 2048 * 1024
+
+
+def test_growth_beyond_the_peer_plus_noise_is_a_leak() -> None:
+    assert growth_ok(NOISE_BYTES, 0)
+    assert not growth_ok(NOISE_BYTES + 1, 0)
+    assert growth_ok(5 * NOISE_BYTES, 4 * NOISE_BYTES)  # the peer grows as much: not ours
+
+
+def test_llama_swaps_429_is_told_apart_from_other_errors() -> None:
+    request = httpx.Request("POST", "http://x/v1/chat/completions")
+    limited = openai.RateLimitError(
+        "Too many requests", response=httpx.Response(429, request=request), body=None
+    )
+    assert error_kind(limited) == "429"
+    assert error_kind(openai.APIConnectionError(request=request)) == "APIConnectionError"
+
+
+def test_summary_counts_only_answered_calls_in_throughput() -> None:
+    bursts = [
+        Burst(wall=1.0, latencies=[0.5] * 8, errors={"429": 2}),
+        Burst(wall=2.0, latencies=[1.0] * 10, errors={}),
+    ]
+    stats = summarise("ChatLlamaSwap", 10, bursts)
+    assert stats.rps == 6.5  # median of 8/1.0 and 10/2.0
+    assert stats.errors == {"429": 2}
+    assert stats.p50 == 1.0  # 8 of 18 calls took 0.5 s, 10 took 1.0 s
+
+
+def _result(name: str, ours: float, peer: float) -> Result:
+    one = Spread(1.0, 1.0, 1.0)
+    return Result(
+        name=name,
+        ours_label="ours",
+        peer_label="peer",
+        unit="call",
+        batch=1,
+        rounds=1,
+        ours=Spread(ours, ours, ours),
+        peer=Spread(peer, peer, peer),
+        paired=one,
+        ours_cpu=one,
+        peer_cpu=one,
+    )
+
+
+def test_ratio_checks_pass_at_the_target_and_say_how_far_a_miss_is() -> None:
+    met, missed = ratio_checks(
+        [_result("langchain invoke", 1.02, 1.0), _result("import llamaswap", 1.5, 1.0)]
+    )
+    assert met.passed and met.target == "<= 1.02"
+    assert not missed.passed and missed.detail == "over by 0.30"
+    assert ratio_checks([_result("no target for this", 9.0, 1.0)]) == []
+
+
+def test_throughput_check_fails_on_any_error_but_429() -> None:
+    ours_ok = summarise("ChatLlamaSwap", 64, [Burst(1.0, [0.1] * 64, {"429": 3})])
+    ours_bad = summarise("ChatLlamaSwap", 64, [Burst(1.0, [0.1] * 64, {"ReadTimeout": 1})])
+    peer = summarise("ChatOpenAI", 64, [Burst(1.0, [0.1] * 64, {})])
+    (ok,) = throughput_checks([ours_ok, peer])
+    (bad,) = throughput_checks([ours_bad, peer])
+    assert ok.passed and "3 x 429" in ok.detail
+    assert not bad.passed and "ReadTimeout" in bad.detail
