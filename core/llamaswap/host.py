@@ -179,7 +179,8 @@ def parse_props(model: str, body: Any, *, url: str = "") -> ModelProps:
 
 def parse_hardware(body: Any, *, url: str = "") -> HardwareInfo:
     """Turn an ``/api/hardware`` snapshot into :class:`HardwareInfo`."""
-    if not isinstance(body, Mapping) or _int(body.get("schema_version")) is None:
+    schema = _int(body.get("schema_version")) if isinstance(body, Mapping) else None
+    if not isinstance(body, Mapping) or schema is None:
         raise _bad("GET /api/hardware", "an object with a 'schema_version'", body, url)
     arch = _mapping(body.get("architecture"))
     system = _mapping(body.get("operating_system"))
@@ -202,7 +203,7 @@ def parse_hardware(body: Any, *, url: str = "") -> HardwareInfo:
             )
         )
     return HardwareInfo(
-        schema_version=body["schema_version"],
+        schema_version=schema,
         captured_at=_str(body.get("captured_at")),
         architecture=_str(arch.get("name")),
         os_family=_str(system.get("family")),

@@ -423,3 +423,20 @@ def test_async_twins_send_the_same_requests() -> None:
         ("GET", "/api/hardware"),
         ("POST", "/api/inflight/3/cancel"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("route", "call", "what"),
+    [
+        (("GET", "/api/profiles"), lambda p: p.profiles(), "GET /api/profiles"),
+        (("PUT", "/api/profiles/active"), lambda p: p.set_profile("x"), "profile API"),
+        (("GET", "/api/hardware"), lambda p: p.hardware(), "GET /api/hardware"),
+        (("GET", "/props?model=qwen"), lambda p: p.props("qwen"), "GET /props"),
+    ],
+)
+def test_bodies_without_their_shape_are_decode_errors(
+    route: tuple[str, str], call: Any, what: str
+) -> None:
+    routes = Routes({route: httpx.Response(200, json=["not", "an", "object"])})
+    with pytest.raises(ResponseDecodeError, match=what):
+        call(provider(routes))
