@@ -2,7 +2,8 @@
 
 Chat and embedding models are the real llama.cpp server (launched through xllamacpp by
 ``upstreams/llamacpp.py``); ``sd``, ``fake-model``, ``rerank``, ``tts`` and ``whisper`` are
-the stdlib test upstreams; ``broken`` fails to start on purpose. Paths are absolute and the
+the stdlib test upstreams; ``asr`` (PocketSphinx) and ``espeak`` (eSpeak NG) are real speech
+models from ``.rig/pylib``; ``broken`` fails to start on purpose. Paths are absolute and the
 interpreter is ``sys.executable`` so the config works whatever the current directory of
 llama-swap is.
 """
@@ -37,6 +38,9 @@ PORTED_MODELS = (
     "sd",
     "tts",
     "whisper",
+    # real audio models (issue 13): eSpeak NG and PocketSphinx from .rig/pylib
+    "asr",
+    "espeak",
 )
 # Only in rigs that name them: the misbehaving test upstream stays out of the shared rig.
 OPT_IN_MODELS = ("misbehaving",)
@@ -215,6 +219,24 @@ def build_config(
             "API (not a reranker model)",
             metadata={"kind": "test-upstream", "api": "llama-server rerank"},
             capabilities={"in": ["text"], "reranker": True},
+        ),
+        # real audio models (issue 13): they speak and hear English, so tests assert on content
+        "asr": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'asr.py')} --port ${{PORT}} "
+            "--inference-path /v1/audio/transcriptions",
+            name="PocketSphinx US English",
+            description="CMU PocketSphinx 5 speech-to-text (US English acoustic and language "
+            "model from its wheel), speaking whisper.cpp server's API",
+            metadata={"kind": "real-model", "api": "whisper.cpp", "engine": "pocketsphinx"},
+            capabilities={"in": ["audio"], "out": ["text"]},
+        ),
+        "espeak": local(
+            f"{py} {_q(UPSTREAMS_DIR / 'espeak.py')} --port ${{PORT}}",
+            name="eSpeak NG",
+            description="eSpeak NG text-to-speech (formant synthesizer), 16 kHz WAV, speaking "
+            "an OpenAI-style speech API",
+            metadata={"kind": "real-model", "api": "openai-speech", "engine": "espeak-ng"},
+            capabilities={"in": ["text"], "out": ["audio"]},
         ),
         "broken": {
             "cmd": "/bin/false",

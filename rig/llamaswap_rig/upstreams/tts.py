@@ -37,14 +37,22 @@ def _error(status: int, message: str, param: str | None = None) -> dict[str, Any
 class Handler(UpstreamHandler):
     tag = "tts"
     server_version = "llamaswap-rig-tts/1"
+    name = NAME
+    voices: tuple[str, ...] = tuple(VOICES)
+    default_voice = DEFAULT_VOICE
+
+    def synthesize(self, text: str, voice: str, fmt: str) -> bytes:
+        """``text`` as ``fmt`` (wav or pcm); the real-model ``espeak`` upstream overrides this."""
+        amplitude = VOICES[voice]
+        return encode_wav(text, amplitude) if fmt == "wav" else pcm_bytes(text, amplitude)
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path == "/health":
-            self._send_json(200, {"status": "ok", "upstream": NAME})
+            self._send_json(200, {"status": "ok", "upstream": self.name})
         elif parts.path == "/v1/audio/voices":
             model = (parse_qs(parts.query).get("model") or [""])[0]
-            self._send_json(200, {"voices": list(VOICES), "model": model})
+            self._send_json(200, {"voices": list(self.voices), "model": model})
         else:
             self._send_json(404, _error(404, f"no route {parts.path}"))
 
@@ -53,7 +61,7 @@ class Handler(UpstreamHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if path == "/v1/audio/voices":
-            self._send_json(200, {"voices": list(VOICES)})
+            self._send_json(200, {"voices": list(self.voices)})
             return
         if path != "/v1/audio/speech":
             self._send_json(404, _error(404, f"no route {path}"))
@@ -70,9 +78,9 @@ class Handler(UpstreamHandler):
         if not isinstance(text, str) or not text.strip():
             self._send_json(400, _error(400, "input is required and must not be empty", "input"))
             return
-        voice = body.get("voice") or DEFAULT_VOICE
-        if voice not in VOICES:
-            message = f"voice {voice!r} not found; available: {', '.join(VOICES)}"
+        voice = body.get("voice") or self.default_voice
+        if voice not in self.voices:
+            message = f"voice {voice!r} not found; available: {', '.join(self.voices)}"
             self._send_json(400, _error(400, message, "voice"))
             return
         fmt = body.get("response_format") or "wav"
@@ -83,8 +91,7 @@ class Handler(UpstreamHandler):
         if FAIL_WORD in text:
             self._send_json(500, _error(500, f"synthesis failed: input contains {FAIL_WORD}"))
             return
-        amplitude = VOICES[voice]
-        data = encode_wav(text, amplitude) if fmt == "wav" else pcm_bytes(text, amplitude)
+        data = self.synthesize(text, voice, fmt)
         self.send_response(200)
         self.send_header("Content-Type", FORMATS[fmt])
         self.send_header("Content-Length", str(len(data)))
