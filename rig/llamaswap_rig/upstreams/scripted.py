@@ -6,7 +6,9 @@ so agent tests get a reliable tool call where a 0.5B model may not produce one:
 
 - tools in the request and no tool result after the last user message: call a tool (the one
   named by ``tool_choice``, else the first), with arguments filled from its JSON schema (the
-  last user text for required strings, 1 for numbers, true for booleans);
+  last user text for required strings, 1 for numbers, true for booleans); a JSON object
+  after ``__args__`` in the last user text (``edit this __args__{"image": "a.png"}``) sets
+  those arguments by name over the filled ones, for tools with more than one string to give;
 - the last message is a tool result: answer ``Tool result: <its text>``;
 - the last user text contains ``__echo_request__``: answer with the JSON of the request as
   this upstream received it (``{"path", "headers", "body"}``), to prove what went on the wire;
@@ -79,6 +81,17 @@ def _arg_value(schema: dict[str, Any], user_text: str) -> Any:
     return user_text or "test"
 
 
+def _directed_args(user_text: str) -> dict[str, Any]:
+    """The JSON object after ``__args__`` in the user text; none there gives ``{}``."""
+    _, found, rest = user_text.partition("__args__")
+    if not found:
+        return {}
+    value, _ = json.JSONDecoder().raw_decode(rest.lstrip())
+    if not isinstance(value, dict):
+        raise ValueError(f"__args__ must be followed by a JSON object, got {value!r}")
+    return value
+
+
 def _tool_call(body: dict[str, Any], user_text: str) -> dict[str, Any]:
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
     choice = body.get("tool_choice")
@@ -94,6 +107,7 @@ def _tool_call(body: dict[str, Any], user_text: str) -> dict[str, Any]:
         for name in params.get("required") or []
         if isinstance(name, str)
     }
+    args.update(_directed_args(user_text))
     return {
         "id": f"call_{uuid.uuid4().hex[:12]}",
         "type": "function",
@@ -171,7 +185,11 @@ class Handler(UpstreamHandler):
             self._send_json(400, {"error": {"message": "body must be an object", "type": "x"}})
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        answer = plan(body, path, headers)
+        try:
+            answer = plan(body, path, headers)
+        except ValueError as exc:  # a malformed __args__ directive
+            self._send_json(400, {"error": {"message": f"bad __args__: {exc}", "type": "invalid"}})
+            return
         completion = len((answer["content"] or "").split()) + (4 if answer["tool_calls"] else 0)
         usage = _usage(body, completion)
         timings = _timings(usage["prompt_tokens"], completion)

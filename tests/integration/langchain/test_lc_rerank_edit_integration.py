@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_core.documents import Document
+from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from PIL import Image
 
 from langchain_llamaswap import (
+    ChatLlamaSwap,
     LlamaSwapEmbeddings,
     LlamaSwapImageEditTool,
     LlamaSwapImageTool,
@@ -158,3 +161,43 @@ def test_draw_then_edit_the_saved_file(dsn: str, tmp_path: Path) -> None:
         source = Path(path).read_bytes()
         assert f"edit-of={hashlib.sha256(source).hexdigest()}" in picture.info["Comment"]
     assert Path(edited.artifact["images"][0]["path"]).read_bytes() == image.data
+
+
+def test_agent_edits_a_file_through_llama_swap(dsn: str, tmp_path: Path) -> None:
+    """A LangChain agent (ChatLlamaSwap as its model) calls the edit tool on a file.
+
+    The model is the rig's scripted tool-calling test upstream (``scripted``), as in
+    test_agent_draws_through_llama_swap: its ``__args__`` directive gives the image path and
+    the instruction as separate arguments. The agent's call goes agent -> llama-swap ->
+    scripted, the tool's agent -> llama-swap -> image upstream, which records the sha256 of
+    the bytes it received in the PNG it answers with.
+    """
+    from langchain.agents import create_agent
+
+    source = tmp_path / "fox.png"
+    LlamaSwapImageTool(model=IMAGE, dsn=dsn).provider.generate_image(
+        "a fox", model=IMAGE, size="24x16"
+    )[0].save(source)
+    tool = LlamaSwapImageEditTool(
+        model=IMAGE, dsn=dsn, output_dir=tmp_path / "out", input_dirs=[tmp_path]
+    )
+    agent = create_agent(model=ChatLlamaSwap(dsn=dsn, model="scripted"), tools=[tool])
+    wanted = {"image": "fox.png", "prompt": "give the fox a hat"}
+    result = agent.invoke({"messages": [("human", f"Edit my fox __args__{json.dumps(wanted)}")]})
+    messages = result["messages"]
+    calls = [m for m in messages if isinstance(m, AIMessage) and m.tool_calls]
+    assert len(calls) == 1 and calls[0].tool_calls[0]["name"] == "edit_image"
+    assert calls[0].tool_calls[0]["args"] == wanted
+    (tool_message,) = [m for m in messages if isinstance(m, ToolMessage)]
+    assert tool_message.status == "success", tool_message.content
+    (image,) = artifact_images(tool_message.artifact)
+    assert image.mime_type == "image/png"
+    with Image.open(io.BytesIO(image.data)) as picture:
+        assert picture.format == "PNG" and picture.size == (24, 16)
+        comment = picture.info["Comment"]
+    assert f"edit-of={hashlib.sha256(source.read_bytes()).hexdigest()}" in comment
+    assert Path(tool_message.artifact["images"][0]["path"]).read_bytes() == image.data
+    final = messages[-1]
+    assert isinstance(final, AIMessage) and not final.tool_calls
+    assert str(final.content) == f"Tool result: {tool_message.content}"
+    assert str(final.content).startswith("Tool result: Edited 1 image (image/png) with model 'sd'")

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from llama_index.core import Settings, VectorStoreIndex
+from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ImageBlock, TextBlock
 from llama_index.core.schema import QueryBundle, TextNode
 from PIL import Image
@@ -105,3 +108,32 @@ async def test_tool_spec_async_edit_and_unknown_image(dsn: str) -> None:
     assert isinstance(blocks[0], TextBlock) and blocks[0].text.startswith("Edited 1 image")
     with pytest.raises(ValueError, match="neither an image id \\(known: image-1, image-2\\)"):
         await spec.aedit_image("image-9", "x")
+
+
+async def test_agent_edits_the_image_an_earlier_render_gave(dsn: str) -> None:
+    """A FunctionAgent (LlamaSwap as its LLM) edits an image by the id a render reported.
+
+    The LLM is the rig's scripted tool-calling test upstream (``scripted``), which calls the
+    first tool offered, so edit_image is listed first; its ``__args__`` directive gives the
+    id and the instruction as separate arguments. The image upstream records the sha256 of
+    the bytes it received in the PNG it answers with.
+    """
+    spec = LlamaSwapImageToolSpec(model=IMAGE, dsn=dsn, size="24x16", edits=True)
+    drawn = spec.generate_image("a fox")
+    assert isinstance(drawn[0], TextBlock) and drawn[0].text.endswith("Ids: image-1.")
+    source = spec.image("image-1").data
+    tools: list[Any] = spec.to_tool_list()[::-1]
+    assert [t.metadata.name for t in tools] == ["edit_image", "generate_image"]
+    agent = FunctionAgent(tools=tools, llm=LlamaSwap(model="scripted", dsn=dsn, max_tokens=64))
+    wanted = {"image": "image-1", "prompt": "give it a hat"}
+    result: Any = await agent.run(f"Edit the fox __args__{json.dumps(wanted)}")
+    (call,) = result.tool_calls
+    assert call.tool_name == "edit_image" and call.tool_kwargs == wanted
+    assert not call.tool_output.is_error, call.tool_output.content
+    (image,) = [b for b in call.tool_output.blocks if isinstance(b, ImageBlock)]
+    assert image.image_mimetype == "image/png"
+    with Image.open(io.BytesIO(image.resolve_image().read())) as picture:
+        assert picture.format == "PNG" and picture.size == (24, 16)
+        assert f"edit-of={hashlib.sha256(source).hexdigest()}" in picture.info["Comment"]
+    assert call.tool_output.content.endswith("Ids: image-2.")
+    assert "Tool result: Edited 1 image with 'sd' for 'give it a hat'" in str(result)
