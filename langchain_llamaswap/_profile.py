@@ -13,7 +13,7 @@ import logging
 
 from langchain_core.language_models.model_profile import ModelProfile
 
-from llamaswap import MODEL_LOOKUP_TIMEOUT, LlamaSwapError, LlamaSwapProvider, ModelInfo
+from llamaswap import LlamaSwapError, LlamaSwapProvider, ModelInfo
 
 logger = logging.getLogger("langchain_llamaswap")
 
@@ -62,7 +62,7 @@ def model_profile(provider: LlamaSwapProvider, model: str) -> ModelProfile:
     knows, so building a chat model never fails over its profile.
     """
     try:
-        info = provider.get_model(model, timeout=MODEL_LOOKUP_TIMEOUT)
+        info = provider.model_facts(model)
     except LlamaSwapError as exc:
         logger.info("model profile of %r from what ChatLlamaSwap knows: %s", model, exc)
         return class_profile()

@@ -205,7 +205,7 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
 
     def _lookup_context_window(self) -> int | None:
         try:
-            info = self._provider.get_model(self.model, timeout=CONTEXT_LOOKUP_TIMEOUT)
+            info = self._provider.model_facts(self.model)
         except NotFoundError as exc:
             self._context_resolved = True  # the model list will not change by asking again
             logger.warning("%s; context window %d assumed", exc, FALLBACK_CONTEXT_WINDOW)

@@ -53,7 +53,12 @@ from llamaswap.loading import LOADING_EVENT, LOADING_FIELD, LoadingProgress, Loa
 from llamaswap.long_inputs import EmbedInput, aembed_in_context, embed_in_context
 from llamaswap.metrics import Metrics, MetricSample, parse_prometheus
 from llamaswap.pool import PoolSettings
-from llamaswap.provider import CAPABILITIES, MODEL_LOOKUP_TIMEOUT, LlamaSwapProvider
+from llamaswap.provider import (
+    CAPABILITIES,
+    LISTING_MAX_AGE,
+    MODEL_LOOKUP_TIMEOUT,
+    LlamaSwapProvider,
+)
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.rerank import RerankResult
 from llamaswap.retry import RetryPolicy
@@ -68,6 +73,7 @@ __all__ = [
     "ENDPOINT_SINCE",
     "ENV_API_KEY",
     "ENV_DSN",
+    "LISTING_MAX_AGE",
     "LOADING_EVENT",
     "LOADING_FIELD",
     "MODEL_LOOKUP_TIMEOUT",

@@ -151,7 +151,11 @@ def route(model: str, models: list[ModelInfo]) -> ModelInfo | None:
 
 
 def get_model(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[ModelInfo]:
-    models = yield from listed(target, timeout, quiet=False)
+    return pick(model, (yield from listed(target, timeout, quiet=False)))
+
+
+def pick(model: str, models: list[ModelInfo]) -> ModelInfo:
+    """:func:`route`, or :class:`NotFoundError` naming what llama-swap lists."""
     info = route(model, models)
     if info is None:
         ids = [m.id for m in models]

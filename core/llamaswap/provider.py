@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import (
     AsyncIterator,
@@ -146,6 +147,8 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
             api_key=key or None,
         )
         self._target = Target(base_url=self._dsn.base_url, secret=self._dsn.api_key)
+        self._listing_lock = threading.Lock()
+        self._listing: tuple[float, list[ModelInfo] | LlamaSwapError] | None = None
         self._plain_headers = {"User-Agent": f"llamaswap-python/{__version__}"}
         self._plain_headers.update(headers or {})
         self._headers = dict(self._plain_headers)
@@ -234,6 +237,28 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
     ) -> ModelInfo:
         """Async :meth:`get_model`."""
         return await self._arun(ops.get_model(self._target, model, timeout))
+
+    def model_facts(self, model: str) -> ModelInfo:
+        """:meth:`get_model` from a listing up to :data:`LISTING_MAX_AGE` seconds old.
+
+        For framework classes that read a model's context and capabilities when they are
+        built and several times per call: one ``GET /v1/models`` (bounded by
+        :data:`MODEL_LOOKUP_TIMEOUT`; it never loads a model) serves every class on this
+        provider for the interval, and a failure to list is remembered as long and
+        raised again, so an unreachable llama-swap is not asked on every call.
+        """
+        with self._listing_lock:
+            kept = self._listing
+            if kept is None or time.monotonic() - kept[0] >= LISTING_MAX_AGE:
+                answer: list[ModelInfo] | LlamaSwapError
+                try:
+                    answer = self.list_models(timeout=MODEL_LOOKUP_TIMEOUT)
+                except LlamaSwapError as exc:
+                    answer = exc
+                kept = self._listing = (time.monotonic(), answer)
+        if isinstance(kept[1], LlamaSwapError):
+            raise kept[1]
+        return ops.pick(model, kept[1])
 
     def running(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> list[RunningModel]:
         """The model processes llama-swap has up (``GET /running``)."""
@@ -1063,27 +1088,14 @@ def _quick(call: Call, base_url: str) -> bool:
     return call.model is None and call.url.startswith(base_url) and path in MANAGEMENT_PATHS
 
 
-def _pick(model: str, models: list[ModelInfo]) -> ModelInfo:
-    from llamaswap.errors import NotFoundError
-
-    for info in models:
-        if info.id == model or model in info.aliases:
-            return info
-    # A bare name that exactly one peer lists routes to that peer's ``peer/model`` record.
-    bare = [m for m in models if m.type == "peer" and m.id == f"{m.peer_id}/{model}"]
-    if len(bare) == 1:
-        return bare[0]
-    ids = [m.id for m in models]
-    raise NotFoundError(
-        f"llama-swap lists no model {model!r}; it lists: {', '.join(ids) or 'nothing'}",
-        model=model,
-        available=ids,
-    )
-
-
 MODEL_LOOKUP_TIMEOUT = 10.0
 """Seconds a framework class waits for ``/v1/models`` when it reads a model's context
 and capabilities on its own (that route never loads a model, so a bound is safe)."""
+
+LISTING_MAX_AGE = 30.0
+"""Seconds :meth:`LlamaSwapProvider.model_facts` reuses a ``/v1/models`` answer (or the
+failure to get one): a service that builds a chat model per request asks once per
+interval, not once per request."""
 
 CAPABILITIES = (
     "function_calling",

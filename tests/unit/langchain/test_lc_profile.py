@@ -144,3 +144,28 @@ def test_profile_keys_are_all_known_to_langchain_core() -> None:
         warnings.simplefilter("error")  # langchain-core warns on unrecognised profile keys
         for model in ("qwen", "sd", "fake-model"):
             ChatLlamaSwap(model=model, dsn=Swap().dsn)
+
+
+def test_a_model_built_per_request_lists_once_per_interval() -> None:
+    swap = Swap()
+    for _ in range(20):  # a service building one chat model per request
+        assert ChatLlamaSwap(model="qwen", dsn=swap.dsn).profile is not None
+    assert swap.paths == ["/v1/models"]
+
+
+def test_an_unreachable_llama_swap_is_asked_again_only_after_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import llamaswap.provider as provider_module
+
+    now = [1000.0]
+    monkeypatch.setattr(provider_module.time, "monotonic", lambda: now[0])
+    swap = Swap(httpx.ConnectError("connection refused"))
+    for _ in range(3):
+        ChatLlamaSwap(model="qwen", dsn=swap.dsn)
+    assert swap.paths == ["/v1/models"]  # the failure is remembered, not retried per build
+    swap.answer = LISTING
+    now[0] += provider_module.LISTING_MAX_AGE
+    profile = ChatLlamaSwap(model="qwen", dsn=swap.dsn).profile
+    assert profile is not None and profile["max_input_tokens"] == 2048
+    assert swap.paths == ["/v1/models", "/v1/models"]
