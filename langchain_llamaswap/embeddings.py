@@ -176,14 +176,14 @@ class LlamaSwapEmbeddings(LlamaSwapConnection, Embeddings):
             response = self._client.embeddings.create(**self._body(batch))
         except openai.OpenAIError as exc:
             reraise(exc)  # as the LangChain-flavoured error (langchain_llamaswap.errors)
-        return _vectors(response, len(batch))
+        return compat.embedding_vectors(response)
 
     async def _asend(self, batch: list[EmbedInput]) -> list[list[float]]:
         try:
             response = await self._async_client.embeddings.create(**self._body(batch))
         except openai.OpenAIError as exc:
             reraise(exc)
-        return _vectors(response, len(batch))
+        return compat.embedding_vectors(response)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed ``texts`` in batches of ``chunk_size``; one vector per text, in order."""
@@ -216,11 +216,3 @@ class LlamaSwapEmbeddings(LlamaSwapConnection, Embeddings):
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`."""
         return (await self.aembed_documents([text]))[0]
-
-
-def _vectors(response: Any, expected: int) -> list[list[float]]:
-    """The vectors of an embeddings answer in input order, checked for count."""
-    items = sorted(response.data, key=lambda item: item.index)
-    if len(items) != expected:
-        raise ValueError(f"the server returned {len(items)} embeddings for {expected} inputs")
-    return [[float(v) for v in item.embedding] for item in items]

@@ -17,13 +17,11 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.constants import DEFAULT_EMBED_BATCH_SIZE
 from openai import AsyncOpenAI, OpenAI
-from openai.types import CreateEmbeddingResponse
 
 from llama_index_llamaswap._common import HasProvider, connect
 from llamaswap import (
     EmbedInput,
     LlamaSwapProvider,
-    ResponseDecodeError,
     aembed_in_context,
     embed_in_context,
 )
@@ -144,24 +142,15 @@ class LlamaSwapEmbedding(HasProvider, BaseEmbedding):
             body["dimensions"] = self.dimensions
         return body
 
-    def _vectors(self, response: CreateEmbeddingResponse, count: int) -> list[list[float]]:
-        items = sorted(response.data, key=lambda item: item.index)
-        if len(items) != count:
-            raise ResponseDecodeError(
-                f"{self.model_name!r} returned {len(items)} embeddings for {count} inputs",
-                url=f"{self._provider.openai_base_url}/embeddings",
-            )
-        return [list(item.embedding) for item in items]
-
     # -- texts -----------------------------------------------------------------------------
 
     def _send(self, inputs: list[EmbedInput]) -> list[list[float]]:
         response = self._get_client().embeddings.create(**self._request(inputs))
-        return self._vectors(response, len(inputs))
+        return compat.embedding_vectors(response)
 
     async def _asend(self, inputs: list[EmbedInput]) -> list[list[float]]:
         response = await self._get_aclient().embeddings.create(**self._request(inputs))
-        return self._vectors(response, len(inputs))
+        return compat.embedding_vectors(response)
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         return embed_in_context(

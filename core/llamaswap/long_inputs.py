@@ -40,6 +40,7 @@ from llamaswap.errors import (
     InputTooLongError,
     LlamaSwapError,
     NotFoundError,
+    ResponseDecodeError,
     UnsupportedFeatureError,
 )
 from llamaswap.tokens import AnswerCache, tokenize_op
@@ -280,7 +281,9 @@ def embed_op(
                 batch = flat[start : start + step]
                 answer = yield EmbedRequest(batch)
                 if len(answer) != len(batch):
-                    raise ValueError(f"got {len(answer)} embeddings for {len(batch)} inputs")
+                    raise ResponseDecodeError(
+                        f"{model!r} returned {len(answer)} embeddings for {len(batch)} inputs"
+                    )
                 vectors.extend(answer)
         except APIError as exc:
             size = too_large(exc)

@@ -400,6 +400,20 @@ def with_extra_body(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def embedding_vectors(response: Any) -> list[list[float]]:
+    """The vectors of an SDK embeddings answer, in input order (by ``index``).
+
+    Their count, types and sizes were checked once, on the wire, by
+    :mod:`llamaswap.answer_checks` (a :class:`~llamaswap.ResponseDecodeError` names what
+    was wrong), so the adapters only reorder.
+    """
+    return [[float(v) for v in item.embedding] for item in sorted(response.data, key=_index)]
+
+
+def _index(item: Any) -> int:
+    return int(item.index)
+
+
 def client_kwargs(
     *,
     base_url: str,
