@@ -88,10 +88,10 @@ def sockets_to(port: int) -> Counter[str]:
     return found
 
 
-def pool_of(client: httpx.AsyncClient) -> Any:
+def pool_of(client: httpx.AsyncClient | httpx.Client) -> Any:
     """The httpcore connection pool under the provider's transport layers."""
     transport: Any = client._transport
-    while not isinstance(transport, httpx.AsyncHTTPTransport):
+    while not isinstance(transport, httpx.AsyncHTTPTransport | httpx.HTTPTransport):
         transport = transport._inner
     return transport._pool
 
@@ -105,7 +105,9 @@ class Snapshot:
 
     @classmethod
     def take(
-        cls, port: int, client: httpx.AsyncClient | list[httpx.AsyncClient] | None
+        cls,
+        port: int,
+        client: httpx.AsyncClient | list[httpx.AsyncClient | httpx.Client] | None,
     ) -> Snapshot:
         clients = client if isinstance(client, list) else [client] if client else []
         conns = [c for each in clients for c in pool_of(each).connections]
@@ -248,7 +250,10 @@ async def test_langchain_500_requests_64_in_flight(rig_factory: Callable[..., Ri
     try:
         await provider.aload(MODEL)
         await chat.ainvoke("warm up")
-        before = Snapshot.take(rig.port, provider.async_http_client)
+        # Building ChatLlamaSwap read its profile from /v1/models (sync, on the small
+        # management pool): count that pool too.
+        pools = [provider.async_http_client, provider._management_client()]
+        before = Snapshot.take(rig.port, pools)
 
         async def call(i: int) -> str | None:
             if i % 3 == 0:
@@ -264,7 +269,7 @@ async def test_langchain_500_requests_64_in_flight(rig_factory: Callable[..., Ri
 
         out = await burst(call)
         check_outcome("langchain", out)
-        after = Snapshot.take(rig.port, provider.async_http_client)
+        after = Snapshot.take(rig.port, pools)
         check_back("langchain", rig.port, before, after, pool_of(provider.async_http_client))
     finally:
         await provider.aclose()
