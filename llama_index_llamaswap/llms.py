@@ -23,7 +23,7 @@ from openai import AsyncOpenAI, OpenAI
 from llama_index_llamaswap._common import HasProvider, connect
 from llama_index_llamaswap.loading import awith_loading, with_loading
 from llamaswap import (
-    MODEL_LOOKUP_TIMEOUT,
+    LISTING_MAX_AGE,
     PLACEHOLDER_API_KEY,
     LlamaSwapError,
     LlamaSwapProvider,
@@ -38,10 +38,7 @@ FALLBACK_CONTEXT_WINDOW = DEFAULT_CONTEXT_WINDOW
 """Used when llama-swap does not report a context size for the model (3900 tokens,
 LlamaIndex's own default, which leaves slack inside a 4096-token llama.cpp context)."""
 
-CONTEXT_LOOKUP_TIMEOUT = MODEL_LOOKUP_TIMEOUT
-"""``GET /v1/models`` never loads a model, so the lookup may be bounded."""
-
-CONTEXT_RETRY_AFTER = 30.0
+CONTEXT_RETRY_AFTER = LISTING_MAX_AGE
 """Seconds a failed context-window lookup is remembered before llama-swap is asked again."""
 
 

@@ -417,8 +417,6 @@ def _image_result(
     target: Target, response: httpx.Response, model: str, timeout: Any, endpoint: str
 ) -> Op[ImageResult]:
     """Read an images answer (generations or edits), fetching any http URLs it names."""
-    if endpoint != "POST /v1/images/generations":  # in every release this package supports
-        yield from require_endpoint(endpoint, response, secret=target.secret)
     if response.is_error:
         yield from fail(target, response, model)
     body = json_body(response, what=endpoint)
@@ -466,6 +464,7 @@ def edit_image(
         timeout=timeout,
         model=model,
     )
+    yield from require_endpoint("POST /v1/images/edits", response, secret=target.secret)
     return (yield from _image_result(target, response, model, timeout, "POST /v1/images/edits"))
 
 
