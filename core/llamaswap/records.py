@@ -130,45 +130,53 @@ class VersionInfo:
 
 def parse_models(body: Any, *, url: str = "") -> list[ModelInfo]:
     """Turn a ``/v1/models`` body into :class:`ModelInfo` records."""
-    items = _list_field(body, "data", url=url, what="GET /v1/models")
-    models: list[ModelInfo] = []
-    for item in items:
-        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
-            raise ResponseDecodeError(
-                f"GET /v1/models returned a record without a string 'id': {_short(item)}",
-                url=url,
-                body=_short(item),
-            )
-        meta = _mapping(item.get("meta"))
-        swap_meta = _mapping(meta.get("llamaswap"))
-        status = item.get("status")
-        word = _str(status.get("value")) if isinstance(status, Mapping) else _str(status)
-        kind = _str(swap_meta.get("type"))
-        # llama-swap lists a peer's model as unloaded whatever the peer runs: not known here.
-        state = ModelState.UNKNOWN if kind == "peer" else ModelState.from_raw(word)
-        aliases = swap_meta.get("aliases", item.get("aliases", ()))
-        context = item.get("context_length", meta.get("n_ctx"))
-        models.append(
-            ModelInfo(
-                id=item["id"],
-                name=_str(item.get("name")),
-                description=_str(item.get("description")),
-                type=kind,
-                state=state,
-                aliases=tuple(a for a in aliases if isinstance(a, str))
-                if isinstance(aliases, list | tuple)
-                else (),
-                context_length=_positive_int(context),
-                capabilities=_mapping(item.get("capabilities")),
-                peer_id=_str(swap_meta.get("peerID")) or None,
-                meta=meta,
-                raw=dict(item),
-                raw_state=word,
-                architecture=_mapping(item.get("architecture")),
-                supported_parameters=_strings(item.get("supported_parameters")),
-            )
+    return [
+        _model_info(item, url) for item in _list_field(body, "data", url=url, what="GET /v1/models")
+    ]
+
+
+def _model_info(sent: Any, url: str) -> ModelInfo:
+    """One listed record, built without the dataclass ``__init__``.
+
+    A listing is parsed on every ``list_models`` and model lookup, and every field is
+    already typed here, so the checks ``__init__`` would run are skipped.
+    """
+    item = dict(sent) if isinstance(sent, Mapping) else None
+    if item is None or not isinstance(item.get("id"), str):
+        raise ResponseDecodeError(
+            f"GET /v1/models returned a record without a string 'id': {_short(sent)}",
+            url=url,
+            body=_short(sent),
         )
-    return models
+    get = item.get
+    meta = _mapping(get("meta"))
+    swap_meta = meta.get("llamaswap")
+    swap: Mapping[str, Any] = swap_meta if isinstance(swap_meta, Mapping) else {}
+    status = get("status")
+    word = _str(status.get("value")) if isinstance(status, Mapping) else _str(status)
+    kind = _str(swap.get("type"))
+    # llama-swap lists a peer's model as unloaded whatever the peer runs: not known here.
+    state = ModelState.UNKNOWN if kind == "peer" else ModelState.from_raw(word)
+    aliases = swap.get("aliases", get("aliases", ()))
+    context = get("context_length", meta.get("n_ctx"))
+    record = object.__new__(ModelInfo)
+    record.__dict__.update(
+        id=item["id"],
+        name=_str(get("name")),
+        description=_str(get("description")),
+        type=kind,
+        state=state,
+        aliases=_strings(aliases),
+        context_length=_positive_int(context),
+        capabilities=_mapping(get("capabilities")),
+        peer_id=_str(swap.get("peerID")) or None,
+        meta=meta,
+        raw=item,
+        raw_state=word,
+        architecture=_mapping(get("architecture")),
+        supported_parameters=_strings(get("supported_parameters")),
+    )
+    return record
 
 
 def parse_running(body: Any, *, url: str = "") -> list[RunningModel]:

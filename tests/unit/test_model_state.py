@@ -118,3 +118,43 @@ def test_records_built_by_hand_take_a_word_or_a_state() -> None:
     assert RunningModel(model="m", state="ready").raw_state == "ready"  # type: ignore[arg-type]
     entry = ModelStatusEntry(id="m", state=ModelState.STARTING)
     assert (entry.state, entry.raw_state) == (ModelState.STARTING, "starting")
+
+
+def test_a_listed_record_equals_the_one_built_by_hand_field_for_field() -> None:
+    # the listing parser skips ModelInfo.__init__ for speed: every field must still be set
+    from dataclasses import fields
+
+    from llamaswap.records import parse_models
+
+    item = {
+        "id": "qwen",
+        "name": "Qwen",
+        "description": "a model",
+        "status": {"value": "loaded"},
+        "aliases": ["q", 3],
+        "context_length": 4096.0,
+        "capabilities": {"tools": True},
+        "architecture": {"input_modalities": ["text"]},
+        "supported_parameters": ["tools", None],
+        "meta": {"llamaswap": {"type": "model", "peerID": ""}},
+    }
+    (listed,) = parse_models({"data": [item]})
+    by_hand = ModelInfo(
+        id="qwen",
+        name="Qwen",
+        description="a model",
+        type="model",
+        state=ModelState.LOADED,
+        aliases=("q",),
+        context_length=4096,
+        capabilities={"tools": True},
+        meta={"llamaswap": {"type": "model", "peerID": ""}},
+        raw=item,
+        raw_state="loaded",
+        architecture={"input_modalities": ["text"]},
+        supported_parameters=("tools",),
+    )
+    assert sorted(vars(listed)) == sorted(f.name for f in fields(ModelInfo))
+    assert listed == by_hand and listed.raw == item and listed.loaded
+    with pytest.raises(AttributeError):
+        listed.id = "other"  # type: ignore[misc]
