@@ -498,18 +498,18 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         generation_info: dict[str, Any] | None = None,
     ) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
-        data = response if isinstance(response, dict) else response.model_dump()
-        choices = data.get("choices") or []
+        # llama-server's extra fields, read in place (the parent already dumped the model once)
+        choices = _field(response, "choices") or []
         for generation, choice in zip(result.generations, choices, strict=False):
-            message = choice.get("message") if isinstance(choice, dict) else None
-            reasoning = message.get("reasoning_content") if isinstance(message, dict) else None
+            reasoning = _field(_field(choice, "message"), "reasoning_content")
             if reasoning:
                 generation.message.additional_kwargs["reasoning_content"] = reasoning
             generation.message.response_metadata["model_provider"] = PROVIDER_NAME
         llm_output = result.llm_output if result.llm_output is not None else {}
         llm_output["model_provider"] = PROVIDER_NAME
-        if isinstance(data.get("timings"), dict):
-            llm_output["timings"] = data["timings"]
+        timings = _field(response, "timings")
+        if isinstance(timings, dict):
+            llm_output["timings"] = timings
         result.llm_output = llm_output
         return result
 
@@ -727,6 +727,13 @@ def llamacpp_payload(payload: dict[str, Any]) -> dict[str, Any]:
             payload["tools"] = chosen
             payload["tool_choice"] = "required"
     return payload
+
+
+def _field(value: Any, name: str) -> Any:
+    """``value[name]`` of a dict, the attribute of an SDK model (extras included), else None."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
 
 
 def _named_tool(choice: dict[str, Any]) -> str | None:
