@@ -227,6 +227,10 @@ def throughput_checks(stats: list[LevelStats], levels: tuple[int, ...] = (64, 25
                 detail += f"; errors {bad}"
             if ours.errors.get("429"):
                 detail += f"; {ours.errors['429']} x 429 (concurrencyLimit)"
+            plain = by.get(("ChatOpenAI", level))
+            if peer_name == "AsyncOpenAI" and plain is not None:
+                # LangChain's own share: what plain ChatOpenAI reaches against the raw SDK
+                detail += f"; ChatOpenAI / AsyncOpenAI in the same run: {plain.rps / peer.rps:.2f}"
             checks.append(
                 Check(
                     f"throughput, {level} in flight: ChatLlamaSwap / {peer_name}",

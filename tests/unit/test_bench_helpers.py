@@ -83,3 +83,13 @@ def test_throughput_check_fails_on_any_error_but_429() -> None:
     (bad,) = throughput_checks([ours_bad, peer])
     assert ok.passed and "3 x 429" in ok.detail
     assert not bad.passed and "ReadTimeout" in bad.detail
+
+
+def test_throughput_against_the_raw_sdk_names_what_plain_chatopenai_reached() -> None:
+    ours = summarise("ChatLlamaSwap", 64, [Burst(1.0, [0.1] * 60, {})])
+    plain = summarise("ChatOpenAI", 64, [Burst(1.0, [0.1] * 60, {})])
+    raw = summarise("AsyncOpenAI", 64, [Burst(1.0, [0.1] * 80, {})])
+    vs_plain, vs_raw = throughput_checks([ours, plain, raw])
+    assert vs_plain.passed and "ChatOpenAI / AsyncOpenAI" not in vs_plain.detail
+    assert not vs_raw.passed and vs_raw.measured == "0.75"
+    assert vs_raw.detail.endswith("ChatOpenAI / AsyncOpenAI in the same run: 0.75")
