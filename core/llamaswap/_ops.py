@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -28,18 +28,6 @@ from llamaswap._wire import (
     server_message,
     with_available,
 )
-from llamaswap.audio import (
-    AudioInput,
-    SpeechResult,
-    Transcription,
-    build_speech_request,
-    build_transcription_form,
-    parse_transcription,
-    parse_voices,
-    read_audio,
-    sniff_audio,
-    speech_from_response,
-)
 from llamaswap.errors import (
     APIError,
     AuthenticationError,
@@ -50,26 +38,6 @@ from llamaswap.errors import (
     UnsupportedFeatureError,
 )
 from llamaswap.features import check_endpoint, require_endpoint
-from llamaswap.host import (
-    HardwareInfo,
-    ModelProps,
-    Profiles,
-    parse_active,
-    parse_hardware,
-    parse_profiles,
-    parse_props,
-)
-from llamaswap.images import (
-    GeneratedImage,
-    ImageInput,
-    ImageResult,
-    PendingImage,
-    build_edit_form,
-    build_image_request,
-    image_from_bytes,
-    parse_image_response,
-)
-from llamaswap.metrics import Metrics, parse_prometheus
 from llamaswap.records import (
     ModelInfo,
     RunningModel,
@@ -78,12 +46,13 @@ from llamaswap.records import (
     parse_running,
     parse_version,
 )
-from llamaswap.rerank import (
-    RERANK_PATH,
-    RerankResult,
-    build_rerank_request,
-    parse_rerank_response,
-)
+
+if TYPE_CHECKING:  # annotations only: each operation imports the room it reads answers with
+    from llamaswap.audio import AudioInput, SpeechResult, Transcription
+    from llamaswap.host import HardwareInfo, ModelProps, Profiles
+    from llamaswap.images import ImageInput, ImageResult
+    from llamaswap.metrics import Metrics
+    from llamaswap.rerank import RerankResult
 
 T = TypeVar("T")
 Op = Generator[Call, httpx.Response, T]
@@ -396,6 +365,8 @@ def generate_image(
     extra: dict[str, Any] | None,
     timeout: Any = USE_CLIENT_DEFAULT,
 ) -> Op[ImageResult]:
+    from llamaswap.images import build_image_request
+
     body = build_image_request(
         prompt,
         model=model,
@@ -417,6 +388,14 @@ def _image_result(
     target: Target, response: httpx.Response, model: str, timeout: Any, endpoint: str
 ) -> Op[ImageResult]:
     """Read an images answer (generations or edits), fetching any http URLs it names."""
+    from llamaswap.images import (
+        GeneratedImage,
+        ImageResult,
+        PendingImage,
+        image_from_bytes,
+        parse_image_response,
+    )
+
     if response.is_error:
         yield from fail(target, response, model)
     body = json_body(response, what=endpoint)
@@ -453,6 +432,8 @@ def edit_image(
     extra: dict[str, Any] | None,
     timeout: Any = USE_CLIENT_DEFAULT,
 ) -> Op[ImageResult]:
+    from llamaswap.images import build_edit_form
+
     form = build_edit_form(
         image, prompt, model=model, mask=mask, size=size, n=n, seed=seed, extra=extra
     )
@@ -477,6 +458,8 @@ def rerank(
     top_n: int | None,
     timeout: Any = USE_CLIENT_DEFAULT,
 ) -> Op[list[RerankResult]]:
+    from llamaswap.rerank import RERANK_PATH, build_rerank_request, parse_rerank_response
+
     body = build_rerank_request(query, documents, model=model, top_n=top_n)
     response = yield Call("POST", target.url(RERANK_PATH), json=body, timeout=timeout, model=model)
     yield from require_endpoint(f"POST {RERANK_PATH}", response, secret=target.secret)
@@ -500,6 +483,13 @@ def transcribe(
     timeout: Any = USE_CLIENT_DEFAULT,
 ) -> Op[Transcription]:
     """``POST /v1/audio/transcriptions``: llama-swap reads the model from the form."""
+    from llamaswap.audio import (
+        build_transcription_form,
+        parse_transcription,
+        read_audio,
+        sniff_audio,
+    )
+
     form = build_transcription_form(model=model, language=language, prompt=prompt, extra=extra)
     data, name = read_audio(audio)
     file = (name, data, sniff_audio(data) or "application/octet-stream")
@@ -542,6 +532,8 @@ def speech(
     timeout: Any = USE_CLIENT_DEFAULT,
 ) -> Op[SpeechResult]:
     """``POST /v1/audio/speech``: JSON in, audio bytes out."""
+    from llamaswap.audio import build_speech_request, speech_from_response
+
     body = build_speech_request(text, model=model, voice=voice, format=format, extra=extra)
     response = yield Call(
         "POST", target.url("/v1/audio/speech"), json=body, timeout=timeout, model=model
@@ -562,6 +554,8 @@ def speech(
 
 def voices(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[list[str]]:
     """``GET /v1/audio/voices?model=<id>``: llama-swap reads the model from the query."""
+    from llamaswap.audio import parse_voices
+
     if not isinstance(model, str) or not model.strip():
         raise ValueError("model must name a text-to-speech model configured in llama-swap")
     url = target.url(f"/v1/audio/voices?model={quote(model, safe='')}")
@@ -576,6 +570,8 @@ def voices(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[
 
 
 def profiles(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[Profiles]:
+    from llamaswap.host import parse_profiles
+
     response = yield Call("GET", target.url("/api/profiles"), timeout=timeout)
     check_endpoint("GET /api/profiles", response, secret=target.secret)
     if response.is_error:
@@ -587,6 +583,8 @@ def set_profile(
     target: Target, name: str | None, timeout: Any = USE_CLIENT_DEFAULT
 ) -> Op[str | None]:
     """Make ``name`` the active profile (``None``: none); returns the active one."""
+    from llamaswap.host import parse_active
+
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(
             f"name must be a profile name (a non-empty string) or None to clear it, got {name!r}"
@@ -610,6 +608,8 @@ def set_profile(
 
 
 def _profile_names(target: Target) -> Op[list[str]]:
+    from llamaswap.host import parse_profiles
+
     try:
         response = yield Call("GET", target.url("/api/profiles"))
         return [] if response.is_error else list(parse_profiles(response.json()).names)
@@ -619,6 +619,8 @@ def _profile_names(target: Target) -> Op[list[str]]:
 
 def props(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[ModelProps]:
     """``GET /props?model=<id>``: llama-swap loads the model and forwards the question."""
+    from llamaswap.host import parse_props
+
     model_path(model)  # the same check every model argument gets
     url = target.url(f"/props?model={quote(model, safe='')}")
     response = yield Call("GET", url, timeout=timeout, model=model)
@@ -629,6 +631,8 @@ def props(target: Target, model: str, timeout: Any = USE_CLIENT_DEFAULT) -> Op[M
 
 
 def metrics(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[Metrics]:
+    from llamaswap.metrics import parse_prometheus
+
     response = yield Call("GET", target.url("/metrics"), timeout=timeout)
     check_endpoint("GET /metrics", response, secret=target.secret)
     if response.status_code == 503:
@@ -654,6 +658,8 @@ def metrics(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[Metrics]:
 
 
 def hardware(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[HardwareInfo]:
+    from llamaswap.host import parse_hardware
+
     response = yield Call("GET", target.url("/api/hardware"), timeout=timeout)
     check_endpoint("GET /api/hardware", response, secret=target.secret)
     if response.status_code == 503:

@@ -23,12 +23,11 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 
 from llamaswap import _ops as ops
-from llamaswap import long_inputs
 from llamaswap._ops import Op, Target
 from llamaswap._version import __version__
 from llamaswap._wire import (
@@ -39,18 +38,12 @@ from llamaswap._wire import (
     closed_client,
     transport_error,
 )
-from llamaswap.audio import AudioInput, SpeechResult, Transcription
 from llamaswap.connections import ProviderClients
 from llamaswap.dsn import DEFAULT_DSN, DSN, ENV_API_KEY, ENV_DSN, parse_dsn
 from llamaswap.errors import (
     DSNError,
     LlamaSwapError,
 )
-from llamaswap.events import Event, aiter_frames, decode_event, iter_frames
-from llamaswap.host import HardwareInfo, ModelProps, Profiles
-from llamaswap.images import ImageInput, ImageResult
-from llamaswap.long_inputs import EmbedInput
-from llamaswap.metrics import Metrics
 from llamaswap.pool import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
@@ -60,9 +53,18 @@ from llamaswap.pool import (
     VerifyArg,
 )
 from llamaswap.records import ModelInfo, RunningModel, VersionInfo
-from llamaswap.rerank import RerankResult
 from llamaswap.retry import RetryPolicy
 from llamaswap.tokens import TokenizerMixin
+
+if TYPE_CHECKING:  # annotations only: each module loads with the first method that needs it
+    from llamaswap import long_inputs
+    from llamaswap.audio import AudioInput, SpeechResult, Transcription
+    from llamaswap.events import Event
+    from llamaswap.host import HardwareInfo, ModelProps, Profiles
+    from llamaswap.images import ImageInput, ImageResult
+    from llamaswap.long_inputs import EmbedInput
+    from llamaswap.metrics import Metrics
+    from llamaswap.rerank import RerankResult
 
 logger = logging.getLogger("llamaswap")
 
@@ -636,12 +638,16 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         The first events replay llama-swap's state (log history, a ``ModelStatus``
         snapshot, ...). Close the generator (``break`` out of the loop) to disconnect.
         """
+        from llamaswap.events import decode_event, iter_frames
+
         with self._stream("/api/events", timeout, lambda r: ops.fail(self._target, r)) as response:
             for frame in iter_frames(response.iter_lines()):
                 yield decode_event(frame)
 
     async def aevents(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> AsyncIterator[Event]:
         """Async :meth:`events`."""
+        from llamaswap.events import aiter_frames, decode_event
+
         async with self._astream(
             "/api/events", timeout, lambda r: ops.fail(self._target, r)
         ) as response:
@@ -1060,6 +1066,8 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
     def _embed_op(
         self, texts: Sequence[str], model: str, split: bool, limit: int | None, batch: int | None
     ) -> long_inputs.EmbedOp:
+        from llamaswap import long_inputs
+
         return long_inputs.embed_op(
             self._target,
             self._answers,

@@ -6,13 +6,16 @@ pass/miss a reader of bench/RESULTS.md sees.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from bench.concurrency import Burst, error_kind, summarise
 from bench.harness import Result, Spread
+from bench.imports import child_env, time_import
 from bench.memory import NOISE_BYTES, growth_ok, rss_bytes
 from bench.report import ratio_checks, throughput_checks
 
@@ -93,3 +96,20 @@ def test_throughput_against_the_raw_sdk_names_what_plain_chatopenai_reached() ->
     assert vs_plain.passed and "ChatOpenAI / AsyncOpenAI" not in vs_plain.detail
     assert not vs_raw.passed and vs_raw.measured == "0.75"
     assert vs_raw.detail.endswith("ChatOpenAI / AsyncOpenAI in the same run: 0.75")
+
+
+def test_import_bench_children_write_bytecode_outside_the_source_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both sides import from bytecode (as a user's install does) without dirtying the tree."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "probe_mod.py").write_text("VALUE = 1\n")
+    pycache = tmp_path / "pycache"
+    env = child_env(str(pycache))
+    env["PYTHONPATH"] = f"{source}{os.pathsep}{env['PYTHONPATH']}"
+    time_import("import probe_mod", env)
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert [p.name for p in pycache.rglob("probe_mod*.pyc")], "no bytecode under the prefix"
+    assert not (source / "__pycache__").exists()
