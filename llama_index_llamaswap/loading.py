@@ -44,7 +44,16 @@ class LlamaSwapLoadingEvent(BaseEvent):
 
 
 def _piece(raw: Any) -> str | None:
-    value = raw.get(LOADING_FIELD) if isinstance(raw, dict) else getattr(raw, LOADING_FIELD, None)
+    if isinstance(raw, dict):
+        value = raw.get(LOADING_FIELD)
+    else:
+        # The SDK's chunk keeps fields it does not declare in __pydantic_extra__; a miss
+        # through getattr costs a pydantic AttributeError, on every chunk of a stream.
+        extra = getattr(raw, "__pydantic_extra__", None)
+        if isinstance(extra, dict):
+            value = extra.get(LOADING_FIELD)
+        else:
+            value = getattr(raw, LOADING_FIELD, None)
     return value if isinstance(value, str) else None
 
 

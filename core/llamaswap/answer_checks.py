@@ -202,11 +202,12 @@ def check_answer(
 
 
 def check_stream_event(
-    payload: bytes, index: int, subject: _Subject | None = None
+    payload: bytes | str, index: int, subject: _Subject | None = None
 ) -> Mapping[str, Any]:
     """One ``data:`` payload of a completion stream, parsed; raise unless it is usable.
 
     The parse is returned so that nothing decodes the event again (see :mod:`.stream_guard`).
+    Every event runs through here, so the common case (plain dicts) skips the ABC checks.
     """
     try:
         event = json.loads(payload)
@@ -214,18 +215,18 @@ def check_stream_event(
         raise _event_error(
             f"is not JSON ({type(exc).__name__}: {exc})", payload, index, subject
         ) from None
-    if type(event) is not dict and not isinstance(event, Mapping):
+    if type(event) is not dict:  # json.loads makes dicts of objects, nothing else
         raise _event_error("is not a JSON object", payload, index, subject)
     choices = event.get("choices")
     if choices is None:
         return event  # usage-only and error events have no choices
-    if not isinstance(choices, list):
+    if type(choices) is not list:
         raise _event_error("has a 'choices' that is not a list", payload, index, subject)
     for choice in choices:
-        if not isinstance(choice, Mapping):
+        if type(choice) is not dict:
             raise _event_error("has a choice that is not an object", payload, index, subject)
         delta = choice.get("delta")
-        if delta is not None and not isinstance(delta, Mapping):
+        if delta is not None and type(delta) is not dict:
             raise _event_error(
                 "has a choice whose 'delta' is not an object", payload, index, subject
             )
@@ -233,14 +234,17 @@ def check_stream_event(
 
 
 def _event_error(
-    problem: str, payload: bytes, index: int, subject: _Subject | None
+    problem: str, payload: bytes | str, index: int, subject: _Subject | None
 ) -> ResponseDecodeError:
     where = subject.text if subject else "a completion stream"
     secret = subject.secret if subject else None
+    head = payload[:200]
     return ResponseDecodeError(
         scrub(f"stream event {index} of {where} {problem}: {excerpt(payload)}", secret),
         url=subject.url if subject else "",
-        body=scrub(payload[:200].decode("utf-8", errors="replace"), secret),
+        body=scrub(
+            head.decode("utf-8", errors="replace") if isinstance(head, bytes) else head, secret
+        ),
     )
 
 

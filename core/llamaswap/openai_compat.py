@@ -231,25 +231,27 @@ class ClosingAsyncStream(openai.AsyncStream[_T]):
 
 
 class _ParsedEvent(ServerSentEvent):
-    """An SDK event whose JSON the stream guard already decoded."""
+    """An SDK event whose JSON the stream guard already decoded (see :func:`_reuse`)."""
 
-    def __init__(self, sse: ServerSentEvent, value: Any) -> None:
-        super().__init__(event=sse.event, data=sse.data, id=sse.id, retry=sse.retry)
-        self._value = value
+    _value: Any
 
     def json(self) -> Any:
         return self._value
 
 
-def _reuse(sse: ServerSentEvent, parsed: deque[tuple[bytes, Any]] | None) -> ServerSentEvent:
+def _reuse(sse: ServerSentEvent, parsed: deque[tuple[bytes | str, Any]] | None) -> ServerSentEvent:
     """``sse`` carrying the guard's parse of it, when the guard saw it (each JSON once).
 
     The guard and the SDK read the same bytes in the same order, so the guard's oldest
     waiting event is this one; anything else (a reader that fell far behind) decodes as
-    the SDK does.
+    the SDK does. The event becomes a :class:`_ParsedEvent` in place: this runs per
+    chunk, and a copy costs more than the parse it saves.
     """
-    if parsed and parsed[0][0] == sse.data.strip().encode():
-        return _ParsedEvent(sse, parsed.popleft()[1])
+    if parsed:
+        head, data = parsed[0][0], sse.data
+        if head == data or head == data.strip():
+            sse.__class__ = _ParsedEvent
+            sse._value = parsed.popleft()[1]  # type: ignore[attr-defined]
     return sse
 
 
@@ -260,7 +262,7 @@ def separate_loading(item: _T) -> _T:
     loses its ``reasoning_content``; its text goes to the chunk's ``llamaswap_loading``
     field instead. Every other chunk passes untouched (a chunk with an ``id`` is never one).
     """
-    if not isinstance(item, openai.BaseModel) or "id" in item.model_fields_set:
+    if not isinstance(item, openai.BaseModel) or "id" in item.__pydantic_fields_set__:
         return item
     text = loading_text(item.model_dump(exclude_unset=True))
     if text is None:

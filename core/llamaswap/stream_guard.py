@@ -56,7 +56,7 @@ class StreamScanner:
         self._partial = b""
         # Each event as parsed here, for the OpenAI SDK streams of openai_compat to take
         # instead of decoding it again; bounded, since a raw httpx reader takes none.
-        self.parsed: deque[tuple[bytes, Any]] = deque(maxlen=_KEEP_PARSED)
+        self.parsed: deque[tuple[bytes | str, Any]] = deque(maxlen=_KEEP_PARSED)
 
     @property
     def model(self) -> str | None:
@@ -97,8 +97,12 @@ class StreamScanner:
             if payload == b"[DONE]":
                 self.done = True
                 return
-            event = check_stream_event(payload, self.events, self._subject)
-            self.parsed.append((payload, event))
+            try:  # decoded here, once: the SDK's events are text to compare with
+                text: bytes | str = payload.decode()
+            except UnicodeDecodeError:
+                text = payload  # check_stream_event says it is not JSON
+            event = check_stream_event(text, self.events, self._subject)
+            self.parsed.append((text, event))
             if not self.finished:
                 for choice in event.get("choices") or ():
                     if isinstance(choice.get("finish_reason"), str):
