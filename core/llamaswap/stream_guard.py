@@ -73,7 +73,9 @@ class StreamScanner:
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
-            if line and not line.isspace():  # the blank line between events says nothing
+            if line.startswith(b"data:"):  # most lines: straight to the event, once each
+                self._data(line[5:].strip())
+            elif line and not line.isspace():  # the blank line between events says nothing
                 self._line(line.strip())
 
     def close(self) -> None:
@@ -92,24 +94,26 @@ class StreamScanner:
 
     def _line(self, line: bytes) -> None:
         if line.startswith(b"data:"):
-            self.events += 1
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                self.done = True
-                return
-            try:  # decoded here, once: the SDK's events are text to compare with
-                text: bytes | str = payload.decode()
-            except UnicodeDecodeError:
-                text = payload  # check_stream_event says it is not JSON
-            event = check_stream_event(text, self.events, self._subject)
-            self.parsed.append((text, event))
-            if not self.finished:
-                for choice in event.get("choices") or ():
-                    if isinstance(choice.get("finish_reason"), str):
-                        self.finished = True
-                        break
+            self._data(line[5:].strip())
         elif line.startswith(b"{"):
             self._appended_error(line)
+
+    def _data(self, payload: bytes) -> None:
+        self.events += 1
+        if payload == b"[DONE]":
+            self.done = True
+            return
+        try:  # decoded here, once: the SDK's events are text to compare with
+            text: bytes | str = payload.decode()
+        except UnicodeDecodeError:
+            text = payload  # check_stream_event says it is not JSON
+        event = check_stream_event(text, self.events, self._subject)
+        self.parsed.append((text, event))
+        if not self.finished:
+            for choice in event.get("choices") or ():
+                if isinstance(choice.get("finish_reason"), str):
+                    self.finished = True
+                    break
 
     def _appended_error(self, line: bytes) -> None:
         try:
