@@ -42,6 +42,19 @@ CONTEXT_RETRY_AFTER = LISTING_MAX_AGE
 """Seconds a failed context-window lookup is remembered before llama-swap is asked again."""
 
 
+class _Lookup:
+    """What one ``LlamaSwap`` learnt from llama-swap's listing (see ``_looked_up``)."""
+
+    __slots__ = ("context", "failed_at", "info", "resolved", "warned")
+
+    def __init__(self) -> None:
+        self.context: int | None = None
+        self.resolved = False
+        self.warned = False
+        self.failed_at: float | None = None
+        self.info: ModelInfo | None = None
+
+
 class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
     """A model served by llama-swap, as a LlamaIndex chat and function-calling LLM.
 
@@ -124,10 +137,9 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
     _provider: LlamaSwapProvider = PrivateAttr()
     _client: OpenAI | None = PrivateAttr(default=None)
     _aclient: AsyncOpenAI | None = PrivateAttr(default=None)
-    _server_context: int | None = PrivateAttr(default=None)
-    _context_resolved: bool = PrivateAttr(default=False)
-    _context_warned: bool = PrivateAttr(default=False)
-    _context_failed_at: float | None = PrivateAttr(default=None)
+    # One private attribute for the lookup's state: LlamaIndex reads metadata several
+    # times per call, and each private attribute read goes through pydantic's __getattr__.
+    _lookup: _Lookup = PrivateAttr(default_factory=lambda: _Lookup())
 
     def __init__(
         self,
@@ -193,25 +205,31 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         """
         if self.context_window is not None:
             return int(self.context_window)
-        failed = self._context_failed_at
-        if failed is not None and time.monotonic() - failed < CONTEXT_RETRY_AFTER:
-            return FALLBACK_CONTEXT_WINDOW
-        if not self._context_resolved:
-            self._server_context = self._lookup_context_window()
-        return self._server_context or FALLBACK_CONTEXT_WINDOW
+        return self._looked_up().context or FALLBACK_CONTEXT_WINDOW
 
-    def _lookup_context_window(self) -> int | None:
+    def _looked_up(self) -> _Lookup:
+        """The lookup's state, after asking llama-swap if that is due."""
+        state = self._lookup
+        if state.resolved:
+            return state
+        failed = state.failed_at
+        if failed is not None and time.monotonic() - failed < CONTEXT_RETRY_AFTER:
+            return state
+        state.context = self._lookup_context_window(state)
+        return state
+
+    def _lookup_context_window(self, state: _Lookup) -> int | None:
         try:
             info = self._provider.model_facts(self.model)
         except NotFoundError as exc:
-            self._context_resolved = True  # the model list will not change by asking again
+            state.resolved = True  # the model list will not change by asking again
             logger.warning("%s; context window %d assumed", exc, FALLBACK_CONTEXT_WINDOW)
             return None
         except LlamaSwapError as exc:  # unreachable, auth, server error: ask again later
-            self._context_failed_at = time.monotonic()
+            state.failed_at = time.monotonic()
             # LlamaIndex reads metadata several times per call: say it once, until it works.
-            log = logger.debug if self._context_warned else logger.warning
-            self._context_warned = True
+            log = logger.debug if state.warned else logger.warning
+            state.warned = True
             log(
                 "could not read the context window of %r from llama-swap (%s); using %d",
                 self.model,
@@ -219,10 +237,10 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
                 FALLBACK_CONTEXT_WINDOW,
             )
             return None
-        self._context_resolved = True
-        self._context_warned = False
-        self._context_failed_at = None
-        self._server_info = info
+        state.resolved = True
+        state.warned = False
+        state.failed_at = None
+        state.info = info
         if info.context_length is None:
             logger.info(
                 "llama-swap reports no context_length for %r; using %d",
@@ -232,8 +250,6 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         return info.context_length
 
     # -- function calling from the capabilities (issue 13) ---------------------------------
-
-    _server_info: ModelInfo | None = PrivateAttr(default=None)
 
     def resolved_function_calling(self) -> bool:
         """The caller's ``is_function_calling_model``, else what llama-swap declares.
@@ -245,8 +261,8 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         """
         if "is_function_calling_model" in self.model_fields_set:
             return bool(self.is_function_calling_model)
-        self.resolved_context_window()  # the one lookup, remembered
-        info = self._server_info
+        # The one lookup, remembered (none when the caller gave context_window).
+        info = None if self.context_window is not None else self._looked_up().info
         if info is not None and info.declares_capabilities:
             return info.has("function_calling")
         return bool(self.is_function_calling_model)

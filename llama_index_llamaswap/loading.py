@@ -44,7 +44,16 @@ class LlamaSwapLoadingEvent(BaseEvent):
 
 
 def _piece(raw: Any) -> str | None:
-    value = raw.get(LOADING_FIELD) if isinstance(raw, dict) else getattr(raw, LOADING_FIELD, None)
+    if isinstance(raw, dict):
+        value = raw.get(LOADING_FIELD)
+    else:
+        # The SDK's chunk keeps fields it does not declare in __pydantic_extra__; a miss
+        # through getattr costs a pydantic AttributeError, on every chunk of a stream.
+        extra = getattr(raw, "__pydantic_extra__", None)
+        if isinstance(extra, dict):
+            value = extra.get(LOADING_FIELD)
+        else:
+            value = getattr(raw, LOADING_FIELD, None)
     return value if isinstance(value, str) else None
 
 
@@ -58,14 +67,26 @@ def _note(response: ChatResponse, progress: LoadingProgress) -> ChatResponse:
 
 
 def with_loading(responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
-    """``responses`` with loading pieces marked and reported (see the module doc)."""
+    """``responses`` with loading pieces marked and reported (see the module doc).
+
+    An SDK chunk whose extra fields lack the loading one (every model chunk) passes at
+    once, checked inline: this runs per chunk.
+    """
     progress = LoadingProgress()
     for response in responses:
-        yield _note(response, progress)
+        extra = getattr(response.raw, "__pydantic_extra__", None)
+        if type(extra) is dict and LOADING_FIELD not in extra:
+            yield response
+        else:
+            yield _note(response, progress)
 
 
 async def awith_loading(responses: AsyncIterator[ChatResponse]) -> AsyncIterator[ChatResponse]:
     """The async twin of :func:`with_loading`."""
     progress = LoadingProgress()
     async for response in responses:
-        yield _note(response, progress)
+        extra = getattr(response.raw, "__pydantic_extra__", None)
+        if type(extra) is dict and LOADING_FIELD not in extra:
+            yield response
+        else:
+            yield _note(response, progress)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,15 +75,39 @@ def _show(value: Any) -> str:
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
 
 
-class _Subject:
-    """Says which answer a message is about: ``POST /v1/chat/completions for model 'x'``."""
+def request_model(request: httpx.Request) -> str | None:
+    """The ``model`` a request's JSON body names, if any."""
+    model = request_json(request).get("model")
+    return model if isinstance(model, str) else None
 
-    def __init__(self, request: httpx.Request, model: str | None) -> None:
-        self.url = str(request.url.copy_with(query=None))
-        self.secret = request_secret(request)  # a server may echo it: never show it
-        self.text = f"{request.method} {request.url.path}" + (
-            f" for model {model!r}" if model else ""
-        )
+
+class _Subject:
+    """Says which answer a message is about: ``POST /v1/chat/completions for model 'x'``.
+
+    Worked out only when a message needs it (the request is parsed for its model only
+    then): every answer gets a subject, few answers fail.
+    """
+
+    def __init__(self, request: httpx.Request, model: str | None = None) -> None:
+        self._request = request
+        self._model = model
+
+    @functools.cached_property
+    def url(self) -> str:
+        return str(self._request.url.copy_with(query=None))
+
+    @functools.cached_property
+    def secret(self) -> str | None:
+        return request_secret(self._request)  # a server may echo it: never show it
+
+    @functools.cached_property
+    def model(self) -> str | None:
+        return self._model if self._model is not None else request_model(self._request)
+
+    @functools.cached_property
+    def text(self) -> str:
+        request, model = self._request, self.model
+        return f"{request.method} {request.url.path}" + (f" for model {model!r}" if model else "")
 
     def fail(self, problem: str, body: str = "") -> ResponseDecodeError:
         return ResponseDecodeError(
@@ -176,40 +202,50 @@ def check_answer(
 
 
 def check_stream_event(
-    payload: bytes, index: int, subject: _Subject | None = None
+    payload: bytes | str, index: int, subject: _Subject | None = None
 ) -> Mapping[str, Any]:
     """One ``data:`` payload of a completion stream, parsed; raise unless it is usable.
 
     The parse is returned so that nothing decodes the event again (see :mod:`.stream_guard`).
+    Every event runs through here, so the common case (plain dicts) skips the ABC checks.
     """
-
-    def fail(problem: str) -> ResponseDecodeError:
-        where = subject.text if subject else "a completion stream"
-        secret = subject.secret if subject else None
-        return ResponseDecodeError(
-            scrub(f"stream event {index} of {where} {problem}: {excerpt(payload)}", secret),
-            url=subject.url if subject else "",
-            body=scrub(payload[:200].decode("utf-8", errors="replace"), secret),
-        )
-
     try:
         event = json.loads(payload)
     except ValueError as exc:
-        raise fail(f"is not JSON ({type(exc).__name__}: {exc})") from None
-    if not isinstance(event, Mapping):
-        raise fail("is not a JSON object")
+        raise _event_error(
+            f"is not JSON ({type(exc).__name__}: {exc})", payload, index, subject
+        ) from None
+    if type(event) is not dict:  # json.loads makes dicts of objects, nothing else
+        raise _event_error("is not a JSON object", payload, index, subject)
     choices = event.get("choices")
     if choices is None:
         return event  # usage-only and error events have no choices
-    if not isinstance(choices, list):
-        raise fail("has a 'choices' that is not a list")
+    if type(choices) is not list:
+        raise _event_error("has a 'choices' that is not a list", payload, index, subject)
     for choice in choices:
-        if not isinstance(choice, Mapping):
-            raise fail("has a choice that is not an object")
+        if type(choice) is not dict:
+            raise _event_error("has a choice that is not an object", payload, index, subject)
         delta = choice.get("delta")
-        if delta is not None and not isinstance(delta, Mapping):
-            raise fail("has a choice whose 'delta' is not an object")
+        if delta is not None and type(delta) is not dict:
+            raise _event_error(
+                "has a choice whose 'delta' is not an object", payload, index, subject
+            )
     return event
+
+
+def _event_error(
+    problem: str, payload: bytes | str, index: int, subject: _Subject | None
+) -> ResponseDecodeError:
+    where = subject.text if subject else "a completion stream"
+    secret = subject.secret if subject else None
+    head = payload[:200]
+    return ResponseDecodeError(
+        scrub(f"stream event {index} of {where} {problem}: {excerpt(payload)}", secret),
+        url=subject.url if subject else "",
+        body=scrub(
+            head.decode("utf-8", errors="replace") if isinstance(head, bytes) else head, secret
+        ),
+    )
 
 
 def _is_json_type(content_type: str) -> bool:
@@ -227,9 +263,17 @@ class CheckedResponse(httpx.Response):
 
     route: str = ""
     original_content_type: str = ""
-    expected_inputs: int | None = None
-    encoded: bool = False
     subject: _Subject | None = None
+
+    @property
+    def expected_inputs(self) -> int | None:
+        """How many embeddings the request asked for (None: not an embeddings answer)."""
+        return input_count(request_json(self.request)) if self.route == "embeddings" else None
+
+    @property
+    def encoded(self) -> bool:
+        """Whether the request asked for base64 embeddings."""
+        return request_json(self.request).get("encoding_format") == "base64"
 
     def json(self, **kwargs: Any) -> Any:
         """Decode strictly; raise :class:`ResponseDecodeError` saying what was wrong."""
@@ -246,22 +290,35 @@ class CheckedResponse(httpx.Response):
                 f"came back {self.status_code} with {what}: {excerpt(self.content)}",
                 body=self.content[:200].decode("utf-8", errors="replace"),
             ) from None
-        check_answer(
-            self.route,
-            data,
-            self.subject,
-            expected_inputs=self.expected_inputs,
-            encoded=self.encoded,
-        )
+        if self.route == "embeddings":
+            check_answer(
+                self.route,
+                data,
+                self.subject,
+                expected_inputs=self.expected_inputs,
+                encoded=self.encoded,
+            )
+        else:
+            check_answer(self.route, data, self.subject)
         return data
 
 
-def checked(
-    request: httpx.Request, response: httpx.Response, body: Mapping[str, Any]
-) -> httpx.Response:
+_STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
+
+
+def asks_to_stream(request: httpx.Request) -> bool:
+    """Whether the request's JSON body has ``"stream": true`` (parsed only if it may)."""
+    try:
+        content = request.content
+    except httpx.RequestNotRead:
+        return False
+    return _STREAM_TRUE.search(content) is not None and request_json(request).get("stream") is True
+
+
+def checked(request: httpx.Request, response: httpx.Response) -> httpx.Response:
     """``response`` wrapped for checking when it is a 2xx non-stream OpenAI-route answer."""
     route = route_of(request.url.path)
-    if route is None or not 200 <= response.status_code < 300 or body.get("stream") is True:
+    if route is None or not 200 <= response.status_code < 300 or asks_to_stream(request):
         return response
     original = response.headers.get("content-type", "")
     headers = response.headers.copy()
@@ -274,22 +331,19 @@ def checked(
         extensions=response.extensions,
         request=request,
     )
-    model = body.get("model")
     wrapped.route = route
     wrapped.original_content_type = original
-    wrapped.expected_inputs = input_count(body) if route == "embeddings" else None
-    wrapped.encoded = body.get("encoding_format") == "base64"
-    wrapped.subject = _Subject(request, model if isinstance(model, str) else None)
+    wrapped.subject = _Subject(request)
     return wrapped
 
 
-def subject_for(request: httpx.Request, model: str | None) -> _Subject:
-    """The subject used in stream messages."""
+def subject_for(request: httpx.Request, model: str | None = None) -> _Subject:
+    """The subject used in stream messages (the model is read from the request if not given)."""
     return _Subject(request, model)
 
 
 def not_a_stream(
-    request: httpx.Request, response: httpx.Response, model: str | None
+    request: httpx.Request, response: httpx.Response, model: str | None = None
 ) -> ResponseDecodeError | None:
     """The error for a stream request answered 200 without ``text/event-stream``, if so."""
     ctype = response.headers.get("content-type", "")

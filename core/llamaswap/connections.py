@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from llamaswap._wire import DEFAULT_TIMEOUT, TimeoutArg
-from llamaswap.pool import LoopClients, OwnedClients, PoolSettings
+from llamaswap.pool import AsyncPoolClient, LoopClients, OwnedClients, PoolClient, PoolSettings
 from llamaswap.retry import (
     AsyncRetryTransport,
     RetryPolicy,
@@ -98,10 +98,10 @@ class ProviderClients:
         return self._pool
 
     def _new_client(self, *, management: bool) -> httpx.Client:
-        client = httpx.Client(
+        client = PoolClient(
             timeout=self._timeout,
             follow_redirects=False,
-            transport=GuardedTransport(
+            stack=GuardedTransport(
                 RetryTransport(self._pool.transport(management=management), self._retry)
             ),
         )
@@ -277,10 +277,10 @@ def _openai_compat() -> Any:
 def _async_client(
     pool: PoolSettings, timeout: TimeoutArg, retry: RetryPolicy, *, management: bool
 ) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    return AsyncPoolClient(
         timeout=timeout,
         follow_redirects=False,
-        transport=AsyncGuardedTransport(
+        stack=AsyncGuardedTransport(
             AsyncRetryTransport(pool.async_transport(management=management), retry)
         ),
     )

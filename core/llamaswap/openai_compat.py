@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import typing
-from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -204,14 +203,23 @@ class ClosingStream(openai.Stream[_T]):
     def __iter__(self) -> Iterator[_T]:
         try:
             for item in self._iterator:
-                yield separate_loading(item)
+                # A chunk with an id is never loading progress: the common case, per chunk.
+                if "id" in getattr(item, "__pydantic_fields_set__", ()):
+                    yield item
+                else:
+                    yield separate_loading(item)
         finally:
             self.close()
 
     def _iter_events(self) -> Iterator[ServerSentEvent]:
         parsed = self.response.extensions.get(PARSED_EVENTS)
         for sse in super()._iter_events():
-            yield _reuse(sse, parsed)
+            if parsed:  # see _ParsedEvent; inline, as it runs per chunk
+                head, data = parsed[0][0], sse.data
+                if head == data or head == data.strip():
+                    sse.__class__ = _ParsedEvent
+                    sse._value = parsed.popleft()[1]  # type: ignore[attr-defined]
+            yield sse
 
 
 class ClosingAsyncStream(openai.AsyncStream[_T]):
@@ -220,37 +228,38 @@ class ClosingAsyncStream(openai.AsyncStream[_T]):
     async def __aiter__(self) -> AsyncIterator[_T]:
         try:
             async for item in self._iterator:
-                yield separate_loading(item)
+                # A chunk with an id is never loading progress: the common case, per chunk.
+                if "id" in getattr(item, "__pydantic_fields_set__", ()):
+                    yield item
+                else:
+                    yield separate_loading(item)
         finally:
             await self.close()
 
     async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
         parsed = self.response.extensions.get(PARSED_EVENTS)
         async for sse in super()._iter_events():
-            yield _reuse(sse, parsed)
+            if parsed:  # see _ParsedEvent; inline, as it runs per chunk
+                head, data = parsed[0][0], sse.data
+                if head == data or head == data.strip():
+                    sse.__class__ = _ParsedEvent
+                    sse._value = parsed.popleft()[1]  # type: ignore[attr-defined]
+            yield sse
 
 
 class _ParsedEvent(ServerSentEvent):
-    """An SDK event whose JSON the stream guard already decoded."""
+    """An SDK event whose JSON the stream guard already decoded (each JSON once).
 
-    def __init__(self, sse: ServerSentEvent, value: Any) -> None:
-        super().__init__(event=sse.event, data=sse.data, id=sse.id, retry=sse.retry)
-        self._value = value
+    The guard and the SDK read the same bytes in the same order, so the guard's oldest
+    waiting event is the SDK's next one; anything else (a reader that fell far behind)
+    decodes as the SDK does. The streams' ``_iter_events`` retype the SDK's event in
+    place: it runs per chunk, and a copy costs more than the parse it saves.
+    """
+
+    _value: Any
 
     def json(self) -> Any:
         return self._value
-
-
-def _reuse(sse: ServerSentEvent, parsed: deque[tuple[bytes, Any]] | None) -> ServerSentEvent:
-    """``sse`` carrying the guard's parse of it, when the guard saw it (each JSON once).
-
-    The guard and the SDK read the same bytes in the same order, so the guard's oldest
-    waiting event is this one; anything else (a reader that fell far behind) decodes as
-    the SDK does.
-    """
-    if parsed and parsed[0][0] == sse.data.strip().encode():
-        return _ParsedEvent(sse, parsed.popleft()[1])
-    return sse
 
 
 def separate_loading(item: _T) -> _T:
@@ -260,7 +269,7 @@ def separate_loading(item: _T) -> _T:
     loses its ``reasoning_content``; its text goes to the chunk's ``llamaswap_loading``
     field instead. Every other chunk passes untouched (a chunk with an ``id`` is never one).
     """
-    if not isinstance(item, openai.BaseModel) or "id" in item.model_fields_set:
+    if not isinstance(item, openai.BaseModel) or "id" in item.__pydantic_fields_set__:
         return item
     text = loading_text(item.model_dump(exclude_unset=True))
     if text is None:
@@ -275,9 +284,17 @@ def separate_loading(item: _T) -> _T:
 
 def _closing_streams(kwargs: dict[str, Any], closing: Any) -> dict[str, Any]:
     stream_cls = kwargs.get("stream_cls")
-    if typing.get_origin(stream_cls) in (openai.Stream, openai.AsyncStream):
-        kwargs["stream_cls"] = closing[typing.get_args(stream_cls)[0]]
+    if stream_cls is not None:
+        kwargs["stream_cls"] = _closing_class(stream_cls, closing)
     return kwargs
+
+
+@functools.lru_cache(maxsize=64)
+def _closing_class(stream_cls: Any, closing: Any) -> Any:
+    """``closing[T]`` for the SDK's ``Stream[T]`` (cached: the SDK passes one on every call)."""
+    if typing.get_origin(stream_cls) in (openai.Stream, openai.AsyncStream):
+        return closing[typing.get_args(stream_cls)[0]]
+    return stream_cls
 
 
 def _root(url: httpx.URL) -> str:

@@ -128,6 +128,50 @@ def _cert_args(cert: CertArg) -> tuple[str, ...]:
     return (cert,) if isinstance(cert, str) else cert
 
 
+class PoolClient(httpx.Client):
+    """A pooled client a provider made, whose transport stack riders may use directly.
+
+    A client riding a pool (:func:`llamaswap.retry.riding_client`) has already built the
+    request (headers, cookies, timeouts), and ``send`` of a client without auth, event
+    hooks or redirect following adds nothing to it: so while :attr:`adds_nothing`, the
+    rider hands the request straight to :attr:`stack` (guard, retries, connections)
+    instead of going through a second ``Client.send`` (~250 us a call).
+    """
+
+    def __init__(self, *, stack: httpx.BaseTransport, **kwargs: Any) -> None:
+        super().__init__(transport=stack, **kwargs)
+        self.stack = stack
+
+    @property
+    def adds_nothing(self) -> bool:
+        """Open, and no auth, event hooks or redirects set on it since it was made."""
+        return _adds_nothing(self)
+
+
+class AsyncPoolClient(httpx.AsyncClient):
+    """The async twin of :class:`PoolClient`."""
+
+    def __init__(self, *, stack: httpx.AsyncBaseTransport, **kwargs: Any) -> None:
+        super().__init__(transport=stack, **kwargs)
+        self.stack = stack
+
+    @property
+    def adds_nothing(self) -> bool:
+        """Open, and no auth, event hooks or redirects set on it since it was made."""
+        return _adds_nothing(self)
+
+
+def _adds_nothing(client: httpx.Client | httpx.AsyncClient) -> bool:
+    hooks = client.event_hooks
+    return not (
+        client.is_closed
+        or client.auth is not None
+        or client.follow_redirects
+        or hooks["request"]
+        or hooks["response"]
+    )
+
+
 class OwnedClients:
     """The sync clients a provider made, closed when the provider is garbage-collected.
 

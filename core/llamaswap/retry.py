@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import httpx
 
 from llamaswap._wire import DEFAULT_TIMEOUT, retry_after_seconds
+from llamaswap.pool import AsyncPoolClient, PoolClient
 from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport
 
 logger = logging.getLogger("llamaswap")
@@ -180,10 +181,18 @@ class _RideTransport(httpx.BaseTransport):
         self._owns_retries = owns_retries
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Hand the request to the pooled client (streamed, so nothing is read twice)."""
+        """Hand the request to the pooled client (streamed, so nothing is read twice).
+
+        A provider's own pool client adds nothing to a built request, so the request
+        goes straight to its transport stack (see :class:`~llamaswap.pool.PoolClient`);
+        any other client (one a caller passed in) sends it as it would its own.
+        """
         if self._owns_retries:
             request.extensions = {**request.extensions, _HANDLED: True}
-        return self._source().send(request, stream=True)
+        client = self._source()
+        if type(client) is PoolClient and client.adds_nothing:
+            return client.stack.handle_request(request)
+        return client.send(request, stream=True)
 
 
 class _AsyncRideTransport(httpx.AsyncBaseTransport):
@@ -201,7 +210,10 @@ class _AsyncRideTransport(httpx.AsyncBaseTransport):
         """Hand the request to the pooled client (streamed, so nothing is read twice)."""
         if self._owns_retries:
             request.extensions = {**request.extensions, _HANDLED: True}
-        return await self._source().send(request, stream=True)
+        client = self._source()
+        if type(client) is AsyncPoolClient and client.adds_nothing:
+            return await client.stack.handle_async_request(request)
+        return await client.send(request, stream=True)
 
 
 def riding_client(

@@ -25,10 +25,10 @@ import httpx
 
 from llamaswap._wire import load_error
 from llamaswap.answer_checks import (
+    asks_to_stream,
     check_stream_event,
     checked,
     not_a_stream,
-    request_json,
     route_of,
     subject_for,
 )
@@ -48,7 +48,7 @@ class StreamScanner:
     """Watches the lines of one completion stream; pure, so it is tested on its own."""
 
     def __init__(self, model: str | None = None, request: httpx.Request | None = None) -> None:
-        self.model = model
+        self._model = model
         self._subject = subject_for(request, model) if request is not None else None
         self.done = False
         self.finished = False
@@ -56,7 +56,12 @@ class StreamScanner:
         self._partial = b""
         # Each event as parsed here, for the OpenAI SDK streams of openai_compat to take
         # instead of decoding it again; bounded, since a raw httpx reader takes none.
-        self.parsed: deque[tuple[bytes, Any]] = deque(maxlen=_KEEP_PARSED)
+        self.parsed: deque[tuple[bytes | str, Any]] = deque(maxlen=_KEEP_PARSED)
+
+    @property
+    def model(self) -> str | None:
+        """The model asked for (read from the request only when a message names it)."""
+        return self._subject.model if self._subject is not None else self._model
 
     @property
     def complete(self) -> bool:
@@ -65,11 +70,13 @@ class StreamScanner:
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes; raises at once if llama-swap appended an error."""
-        data = self._partial + chunk
-        lines = data.split(b"\n")
+        lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
-            self._line(line.strip())
+            if line.startswith(b"data:"):  # most lines: straight to the event, once each
+                self._data(line[5:].strip())
+            elif line and not line.isspace():  # the blank line between events says nothing
+                self._line(line.strip())
 
     def close(self) -> None:
         """The stream ended: raise unless it said it was complete."""
@@ -87,19 +94,26 @@ class StreamScanner:
 
     def _line(self, line: bytes) -> None:
         if line.startswith(b"data:"):
-            self.events += 1
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                self.done = True
-                return
-            event = check_stream_event(payload, self.events, self._subject)
-            self.parsed.append((payload, event))
-            if not self.finished:
-                self.finished = any(
-                    isinstance(c.get("finish_reason"), str) for c in event.get("choices") or ()
-                )
+            self._data(line[5:].strip())
         elif line.startswith(b"{"):
             self._appended_error(line)
+
+    def _data(self, payload: bytes) -> None:
+        self.events += 1
+        if payload == b"[DONE]":
+            self.done = True
+            return
+        try:  # decoded here, once: the SDK's events are text to compare with
+            text: bytes | str = payload.decode()
+        except UnicodeDecodeError:
+            text = payload  # check_stream_event says it is not JSON
+        event = check_stream_event(text, self.events, self._subject)
+        self.parsed.append((text, event))
+        if not self.finished:
+            for choice in event.get("choices") or ():
+                if isinstance(choice.get("finish_reason"), str):
+                    self.finished = True
+                    break
 
     def _appended_error(self, line: bytes) -> None:
         try:
@@ -209,25 +223,23 @@ def _inspect(
 ) -> httpx.Response:
     """Wrap an OpenAI-route answer in the check it needs; one logic for sync and async.
 
-    The request body is parsed at most once, and only for a 2xx answer on an
-    OpenAI-compatible route (the model names the error; ``stream`` and the input count
-    decide what a valid answer is).
+    The request body is parsed only when needed: to confirm a ``"stream": true`` that a
+    non-stream answer contradicts, and to name the model or count the inputs when an
+    answer is checked or fails.
     """
     if route_of(request.url.path) is None or not 200 <= response.status_code < 300:
         return response
-    body = request_json(request)
-    model = body.get("model") if isinstance(body.get("model"), str) else None
     if _guarded(request, response):
-        scanner = StreamScanner(model, request)
+        scanner = StreamScanner(request=request)
         response.stream = guard(response.stream, scanner)
         response.extensions = {**response.extensions, PARSED_EVENTS: scanner.parsed}
         return response
-    if body.get("stream") is True and request.url.path.endswith(_GUARDED_SUFFIXES):
-        error = not_a_stream(request, response, model)
+    if request.url.path.endswith(_GUARDED_SUFFIXES) and asks_to_stream(request):
+        error = not_a_stream(request, response)
         if error is not None:
             response.stream = fail(response.stream, error)
             return response
-    return checked(request, response, body)
+    return checked(request, response)
 
 
 class GuardedTransport(httpx.BaseTransport):

@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from llamaswap import IncompleteResponseError, LlamaSwapProvider, ModelLoadError, UpstreamError
+from llamaswap import (
+    IncompleteResponseError,
+    LlamaSwapProvider,
+    ModelLoadError,
+    ResponseDecodeError,
+    UpstreamError,
+)
 from llamaswap.stream_guard import AsyncGuardedTransport, GuardedTransport, StreamScanner
 
 
@@ -134,3 +140,43 @@ def test_provider_clients_are_guarded() -> None:
     provider = LlamaSwapProvider("llama-swap://127.0.0.1:1")
     assert isinstance(provider.http_client._transport, GuardedTransport)
     provider.close()
+
+
+def json_chat(request: httpx.Request) -> httpx.Response:
+    message = {"role": "assistant", "content": "hi"}
+    body = json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
+    return httpx.Response(  # streamed, as a real connection delivers it
+        200, headers={"content-type": "application/json"}, content=iter([body])
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "stream_error"),
+    [
+        ({"model": "qwen", "stream": True}, True),
+        ({"model": "qwen", "stream": True, "n": 1}, True),
+        ({"model": "qwen", "stream": False, "chat_template_kwargs": {"stream": True}}, False),
+        ({"model": "qwen", "messages": [{"role": "user", "content": '"stream": true'}]}, False),
+    ],
+)
+def test_only_a_top_level_stream_true_makes_a_json_answer_a_stream_error(
+    body: dict[str, object], stream_error: bool
+) -> None:
+    transport = GuardedTransport(httpx.MockTransport(json_chat))
+    with httpx.Client(transport=transport) as client:
+        if stream_error:
+            with pytest.raises(ResponseDecodeError, match="for model 'qwen' was asked to stream"):
+                client.post("http://swap/v1/chat/completions", json=body)
+        else:
+            response = client.post("http://swap/v1/chat/completions", json=body)
+            assert response.json()["choices"][0]["message"]["content"] == "hi"
+
+
+def test_a_bad_json_answer_names_the_model_of_the_request() -> None:
+    transport = GuardedTransport(
+        httpx.MockTransport(lambda r: httpx.Response(200, content=iter([b"{}"])))
+    )
+    with httpx.Client(transport=transport) as client:
+        response = client.post("http://swap/v1/chat/completions", json={"model": "qwen"})
+        with pytest.raises(ResponseDecodeError, match="for model 'qwen' has no 'choices' list"):
+            response.json()

@@ -445,3 +445,34 @@ async def test_function_agent_runs_a_tool_offline(swap: FakeSwap) -> None:
     result: Any = await agent.run("What is 6 times 7?")
     assert "42" in str(result)
     assert [t.tool_output.content for t in result.tool_calls] == ["42"]
+
+
+def test_stream_chat_reports_loading_pieces_apart_from_the_reasoning(swap: FakeSwap) -> None:
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+
+    loading = [
+        {"choices": [{"delta": {"reasoning_content": "llama-swap loading model: qwen\n"}}]},
+        {"choices": [{"delta": {"reasoning_content": "Done! (1.50s)"}}]},
+    ]
+    swap.replies["/v1/chat/completions"] = lambda r, b: sse(loading + stream_chunks(["Hi"]))
+    seen: list[Any] = []
+
+    class Seen(BaseEventHandler):
+        def handle(self, event: Any, **kwargs: Any) -> None:
+            if type(event).__name__ == "LlamaSwapLoadingEvent":
+                seen.append(event)
+
+    handler = Seen()
+    root = get_dispatcher()
+    root.add_event_handler(handler)
+    try:
+        responses = list(LlamaSwap(model="qwen", dsn=swap.dsn).stream_chat(USER))
+    finally:
+        root.event_handlers.remove(handler)
+    pieces = [r.additional_kwargs.get("llamaswap_loading") for r in responses]
+    assert pieces[:2] == ["llama-swap loading model: qwen\n", "Done! (1.50s)"]
+    assert all(p is None for p in pieces[2:])
+    assert responses[-1].message.content == "Hi"
+    assert not any(isinstance(b, ThinkingBlock) for b in responses[-1].message.blocks)
+    assert [(e.model, e.done) for e in seen] == [("qwen", False), ("qwen", True)]
