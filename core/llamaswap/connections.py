@@ -62,7 +62,7 @@ class ProviderClients:
         self._owns_async_client = async_http_client is None
         # The factories hold the settings, not the provider, so a dropped provider is
         # freed at once (no reference cycle waiting for the garbage collector).
-        settings = (pool, timeout, retry)
+        settings = (pool, timeout, retry, dict(self._plain_headers))
         self._async_pools = LoopClients(lambda: _async_client(*settings, management=False))
         self._async_management = LoopClients(lambda: _async_client(*settings, management=True))
         self._management: httpx.Client | None = None
@@ -101,6 +101,7 @@ class ProviderClients:
         client = PoolClient(
             timeout=self._timeout,
             follow_redirects=False,
+            headers=self._plain_headers,
             stack=GuardedTransport(
                 RetryTransport(self._pool.transport(management=management), self._retry)
             ),
@@ -275,11 +276,17 @@ def _openai_compat() -> Any:
 
 
 def _async_client(
-    pool: PoolSettings, timeout: TimeoutArg, retry: RetryPolicy, *, management: bool
+    pool: PoolSettings,
+    timeout: TimeoutArg,
+    retry: RetryPolicy,
+    headers: dict[str, str],
+    *,
+    management: bool,
 ) -> httpx.AsyncClient:
     return AsyncPoolClient(
         timeout=timeout,
         follow_redirects=False,
+        headers=headers,
         stack=AsyncGuardedTransport(
             AsyncRetryTransport(pool.async_transport(management=management), retry)
         ),

@@ -48,7 +48,9 @@ from llamaswap.pool import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
     MANAGEMENT_PATHS,
+    AsyncPoolClient,
     CertArg,
+    PoolClient,
     PoolSettings,
     VerifyArg,
 )
@@ -156,6 +158,8 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         self._headers = dict(self._plain_headers)
         if self._dsn.api_key:
             self._headers["Authorization"] = f"Bearer {self._dsn.api_key}"
+        # what a call adds on a pool made here, which sends the plain headers by default
+        self._auth_header = {k: v for k, v in self._headers.items() if k == "Authorization"}
         self._init_clients(
             PoolSettings(max_connections, max_keepalive_connections, verify, cert),
             timeout=timeout,
@@ -851,12 +855,13 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
     def _send(self, call: Call) -> httpx.Response:
         started = time.perf_counter()
         try:
-            response = self._client_for(call).request(
+            client = self._client_for(call)
+            response = client.request(
                 call.method,
                 call.url,
                 json=call.json,
                 content=call.content,
-                headers=self._call_headers(call),
+                headers=self._call_headers(call, client),
                 timeout=call.timeout,
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -881,7 +886,7 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
                 call.url,
                 json=call.json,
                 content=call.content,
-                headers=self._call_headers(call),
+                headers=self._call_headers(call, client),
                 timeout=call.timeout,
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -893,8 +898,17 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         self._log(call, response, started)
         return response
 
-    def _call_headers(self, call: Call) -> dict[str, str]:
-        headers = self._headers if call.auth else self._plain_headers
+    def _call_headers(self, call: Call, client: httpx.Client | httpx.AsyncClient) -> dict[str, str]:
+        """The headers ``call`` sends on ``client``.
+
+        A pool this provider made already sends the plain headers (``User-Agent`` and the
+        caller's ``headers=``), so a call adds only its key there; a client passed in gets
+        them all with every call.
+        """
+        if type(client) is PoolClient or type(client) is AsyncPoolClient:
+            headers = self._auth_header if call.auth else {}
+        else:
+            headers = self._headers if call.auth else self._plain_headers
         if call.content_type is None:
             return headers
         return {**headers, "Content-Type": call.content_type}

@@ -174,3 +174,29 @@ def test_closing_a_rider_leaves_the_pool_open_and_a_closed_pool_is_replaced(
     provider.close()
     sdk.chat.completions.create(model="qwen", messages=USER)
     assert len(w.requests) == 1 and not provider.http_client.is_closed
+
+
+MODELS = {"object": "list", "data": [{"id": "qwen", "object": "model"}]}
+
+
+@pytest.mark.parametrize("key", [KEY, None])
+def test_own_pools_send_agent_caller_headers_and_key_on_provider_calls(
+    wire: Callable[..., Wire], key: str | None
+) -> None:
+    # the pools a provider makes carry the plain headers themselves; each call adds its key
+    w = wire(
+        lambda: httpx.Response(200, json=MODELS),
+        lambda: httpx.Response(200, json=MODELS),
+        lambda: httpx.Response(200, text="OK"),
+    )
+    dsn = f"llama-swap://{key}@pool.invalid:8080" if key else "llama-swap://pool.invalid:8080"
+    provider = LlamaSwapProvider(dsn, headers={"X-Tenant": "t1"})
+    assert [m.id for m in provider.list_models()] == ["qwen"]
+    assert [m.id for m in asyncio.run(provider.alist_models())] == ["qwen"]
+    assert provider.health()
+    for sent in (r.headers for r in w.requests):
+        assert sent["user-agent"].startswith("llamaswap-python/")
+        assert sent["x-tenant"] == "t1"
+    keys = [r.headers.get_list("authorization") for r in w.requests]
+    bearer = [f"Bearer {key}"] if key else []
+    assert keys == [bearer, bearer, []]  # /health is asked without the key
