@@ -37,6 +37,7 @@ class Burst:
     wall: float
     latencies: list[float]
     errors: dict[str, int]
+    cpu: float = 0.0  # this process's CPU seconds for the whole burst
 
 
 @dataclass
@@ -49,6 +50,9 @@ class LevelStats:
     p50: float  # per-request latency, seconds, over every request of every round
     p95: float
     errors: dict[str, int] = field(default_factory=dict)
+    rps_low: float = 0.0  # the slowest and fastest round: bursts on a shared 2-core rig
+    rps_high: float = 0.0  # are bimodal (some stall), so the spread is shown with the median
+    cpu_per_request: float = 0.0  # client CPU seconds per request, median over rounds
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +62,9 @@ class LevelStats:
             "p50": self.p50,
             "p95": self.p95,
             "errors": self.errors,
+            "rps_low": self.rps_low,
+            "rps_high": self.rps_high,
+            "cpu_per_request": self.cpu_per_request,
         }
 
 
@@ -86,9 +93,9 @@ async def burst(fn: CallFn, level: int) -> Burst:
         latencies.append(time.perf_counter() - started)
 
     gc.collect()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one() for _ in range(level)))
-    return Burst(time.perf_counter() - started, latencies, errors)
+    return Burst(time.perf_counter() - started, latencies, errors, time.process_time() - cpu)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -105,9 +112,18 @@ def summarise(client: str, level: int, bursts: list[Burst]) -> LevelStats:
     for b in bursts:
         for kind, n in b.errors.items():
             errors[kind] = errors.get(kind, 0) + n
-    rps = statistics.median(len(b.latencies) / b.wall for b in bursts)
+    rates = [len(b.latencies) / b.wall for b in bursts]
+    cpu = [b.cpu / max(1, len(b.latencies) + sum(b.errors.values())) for b in bursts]
     return LevelStats(
-        client, level, rps, _percentile(latencies, 0.5), _percentile(latencies, 0.95), errors
+        client,
+        level,
+        statistics.median(rates),
+        _percentile(latencies, 0.5),
+        _percentile(latencies, 0.95),
+        errors,
+        rps_low=min(rates),
+        rps_high=max(rates),
+        cpu_per_request=statistics.median(cpu),
     )
 
 

@@ -223,6 +223,10 @@ def throughput_checks(stats: list[LevelStats], levels: tuple[int, ...] = (64, 25
             bad = {k: n for k, n in ours.errors.items() if k != "429"}
             passed = ratio >= THROUGHPUT_TARGET and not bad
             detail = f"{ours.rps:.0f} vs {peer.rps:.0f} req/s"
+            if ours.cpu_per_request and peer.cpu_per_request:
+                # the client's own work, which stalled bursts do not move
+                cpu = ours.cpu_per_request / peer.cpu_per_request
+                detail += f"; client CPU per request ours / peer {cpu:.2f}"
             if bad:
                 detail += f"; errors {bad}"
             if ours.errors.get("429"):
@@ -278,14 +282,16 @@ def checks_table(checks: list[Check]) -> str:
 
 def concurrency_table(stats: list[LevelStats]) -> str:
     lines = [
-        "| in flight | client | req/s | p50 latency | p95 latency | errors |",
-        "|---:|---|---:|---:|---:|---|",
+        "| in flight | client | req/s (median) | slowest-fastest round | client CPU per request "
+        "| p50 latency | p95 latency | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for s in sorted(stats, key=lambda s: (s.level, s.client)):
         errors = ", ".join(f"{k}: {n}" for k, n in sorted(s.errors.items())) or "none"
         lines.append(
-            f"| {s.level} | {s.client} | {s.rps:.0f} | {_fmt_time(s.p50)} | "
-            f"{_fmt_time(s.p95)} | {errors} |"
+            f"| {s.level} | {s.client} | {s.rps:.0f} | {s.rps_low:.0f}-{s.rps_high:.0f} | "
+            f"{_fmt_time(s.cpu_per_request)} | {_fmt_time(s.p50)} | {_fmt_time(s.p95)} "
+            f"| {errors} |"
         )
     return "\n".join(lines)
 
@@ -371,7 +377,12 @@ def results_markdown(
         "## Concurrency",
         "",
         "Each burst launches N calls at once (`asyncio.gather` of `ainvoke`, what `abatch` "
-        "does); the clients take turns, the order rotating each round.",
+        "does); the clients take turns, the order rotating each round. On a 2-core machine "
+        "running client, llama-swap and upstream, some bursts stall (llama-swap keeps 10 idle "
+        "upstream connections per model and opens one per request beyond that; the churn costs "
+        "retransmits), so a client's rounds can differ threefold: the slowest and fastest "
+        "round are shown, and client CPU per request is the client's own work, which a "
+        "stall does not move.",
         "",
         concurrency_table(concurrency),
         "",

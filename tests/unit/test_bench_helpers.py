@@ -113,3 +113,15 @@ def test_import_bench_children_write_bytecode_outside_the_source_tree(
     assert "PYTHONDONTWRITEBYTECODE" not in env
     assert [p.name for p in pycache.rglob("probe_mod*.pyc")], "no bytecode under the prefix"
     assert not (source / "__pycache__").exists()
+
+
+def test_concurrency_summary_keeps_the_round_spread_and_client_cpu_per_request() -> None:
+    slow = Burst(2.0, [0.1] * 64, {}, cpu=0.64)
+    fast = Burst(0.5, [0.1] * 64, {}, cpu=0.32)
+    mid = Burst(1.0, [0.1] * 62, {"429": 2}, cpu=0.32)
+    ours = summarise("ChatLlamaSwap", 64, [slow, fast, mid])
+    assert (ours.rps_low, ours.rps, ours.rps_high) == (32.0, 62.0, 128.0)
+    assert ours.cpu_per_request == 0.005  # median of 10 ms, 5 ms, 5 ms (429s count)
+    peer = summarise("ChatOpenAI", 64, [Burst(1.0, [0.1] * 64, {}, cpu=0.64)])
+    (check,) = throughput_checks([ours, peer])
+    assert "client CPU per request ours / peer 0.50" in check.detail
