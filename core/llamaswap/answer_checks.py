@@ -265,16 +265,6 @@ class CheckedResponse(httpx.Response):
     original_content_type: str = ""
     subject: _Subject | None = None
 
-    @property
-    def expected_inputs(self) -> int | None:
-        """How many embeddings the request asked for (None: not an embeddings answer)."""
-        return input_count(request_json(self.request)) if self.route == "embeddings" else None
-
-    @property
-    def encoded(self) -> bool:
-        """Whether the request asked for base64 embeddings."""
-        return request_json(self.request).get("encoding_format") == "base64"
-
     def json(self, **kwargs: Any) -> Any:
         """Decode strictly; raise :class:`ResponseDecodeError` saying what was wrong."""
         assert self.subject is not None
@@ -290,13 +280,14 @@ class CheckedResponse(httpx.Response):
                 f"came back {self.status_code} with {what}: {excerpt(self.content)}",
                 body=self.content[:200].decode("utf-8", errors="replace"),
             ) from None
-        if self.route == "embeddings":
+        if self.route == "embeddings":  # the request says how many vectors, in which encoding
+            body = request_json(self.request)
             check_answer(
                 self.route,
                 data,
                 self.subject,
-                expected_inputs=self.expected_inputs,
-                encoded=self.encoded,
+                expected_inputs=input_count(body),
+                encoded=body.get("encoding_format") == "base64",
             )
         else:
             check_answer(self.route, data, self.subject)

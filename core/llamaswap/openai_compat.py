@@ -203,11 +203,7 @@ class ClosingStream(openai.Stream[_T]):
     def __iter__(self) -> Iterator[_T]:
         try:
             for item in self._iterator:
-                # A chunk with an id is never loading progress: the common case, per chunk.
-                if "id" in getattr(item, "__pydantic_fields_set__", ()):
-                    yield item
-                else:
-                    yield separate_loading(item)
+                yield separate_loading(item)
         finally:
             self.close()
 
@@ -228,11 +224,7 @@ class ClosingAsyncStream(openai.AsyncStream[_T]):
     async def __aiter__(self) -> AsyncIterator[_T]:
         try:
             async for item in self._iterator:
-                # A chunk with an id is never loading progress: the common case, per chunk.
-                if "id" in getattr(item, "__pydantic_fields_set__", ()):
-                    yield item
-                else:
-                    yield separate_loading(item)
+                yield separate_loading(item)
         finally:
             await self.close()
 
