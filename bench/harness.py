@@ -1,13 +1,18 @@
 """Interleaved A/B timing: our call against its nearest peer, in the same process and run.
 
-Absolute timings on a shared 2-core machine drift by tens of percent between minutes; a ratio
-taken from alternating batches of both sides cancels most of that drift. Each round times one
-batch of ours and one batch of the peer (the order flips every round, so neither side always
-runs on a warmer cache or a quieter machine), and the result keeps:
+Absolute timings on a shared 2-core virtual machine drift by tens of percent between
+minutes, and the hypervisor steals whole milliseconds at a time. A ratio only survives that
+if both sides see the same machine, so the sides alternate call by call: a round is ``n``
+pairs, each pair one call of ours and one of the peer's back to back (who goes first flips
+every pair and every round), each call timed on its own and summed per side. A steal or a
+busy neighbour lands on both sides of a pair within milliseconds of each other. The result
+keeps:
 
-- the per-call median and IQR of each side over the rounds;
-- the ratio of the two medians (ours / peer; lower is better, 1.00 is "no overhead");
-- the median and IQR of the per-round paired ratios, which is what drift cannot fake.
+- the median call of each side per round (a stolen millisecond lands on one call, and the
+  median of a round leaves it out), and the median and IQR of those over the rounds;
+- the ratio (ours / peer; lower is better, 1.00 is "no overhead"): the median of the
+  per-round paired ratios, which is what drift cannot fake, with their IQR;
+- the mean ratio (every call's time summed per side), which a stolen millisecond does move.
 """
 
 from __future__ import annotations
@@ -85,12 +90,19 @@ class Result:
     ours_cpu: Spread  # client-process CPU seconds per call
     peer_cpu: Spread
     note: str = ""
+    # ours / peer of the summed wall time of every timed call: the mean, which a stolen
+    # millisecond on one side moves and the median does not (None where calls are bursts)
+    mean_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
-        """Wall time, ours / peer, of the medians."""
-        return self.ours.median / self.peer.median
+        """Wall time, ours / peer: the median of the per-round ratios.
+
+        Each round's ratio compares calls made side by side, so a slow minute on the
+        machine moves both and cancels; a ratio of the two sides' own medians would not.
+        """
+        return self.paired.median
 
     @property
     def cpu_ratio(self) -> float:
@@ -164,20 +176,62 @@ async def _acalibrate(fn: AsyncFn, target_s: float, max_batch: int) -> int:
 Sample = tuple[float, float]  # (wall seconds, this process's CPU seconds) per call
 
 
-def _batch(fn: SyncFn, n: int) -> Sample:
-    gc.collect()  # the other side's garbage is not ours to pay for
-    wall, cpu = time.perf_counter_ns(), time.process_time_ns()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter_ns() - wall) / n / 1e9, (time.process_time_ns() - cpu) / n / 1e9
+@dataclass
+class Round:
+    """One round of every side: per side the median call and the total wall time."""
+
+    medians: list[Sample]
+    totals: list[float]
 
 
-async def _abatch(fn: AsyncFn, n: int) -> Sample:
+def _summarise(calls: list[list[tuple[int, int]]]) -> Round:
+    """Each side's median call (wall and CPU apart) and summed wall time, in seconds."""
+    medians: list[Sample] = []
+    totals: list[float] = []
+    for side in calls:
+        wall = statistics.median(w for w, _ in side) / 1e9
+        medians.append((wall, statistics.median(c for _, c in side) / 1e9))
+        totals.append(sum(w for w, _ in side) / 1e9)
+    return Round(medians, totals)
+
+
+def _rotation(fns: list[SyncFn], n: int, start: int) -> Round:
+    """One round: ``n`` turns, each calling every side once, who goes first rotating.
+
+    Every call is timed on its own. The collector runs once before the round, not between
+    the sides: interleaved, both sides' garbage is collected in the same passes, as in an
+    app that uses both.
+    """
+    sides = len(fns)
+    calls: list[list[tuple[int, int]]] = [[] for _ in fns]
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
     gc.collect()
-    wall, cpu = time.perf_counter_ns(), time.process_time_ns()
-    for _ in range(n):
-        await fn()
-    return (time.perf_counter_ns() - wall) / n / 1e9, (time.process_time_ns() - cpu) / n / 1e9
+    for turn in range(n):
+        shift = (start + turn) % sides
+        for step in range(sides):
+            side = (shift + step) % sides
+            fn = fns[side]
+            w, c = clock(), cpu_clock()
+            fn()
+            calls[side].append((clock() - w, cpu_clock() - c))
+    return _summarise(calls)
+
+
+async def _arotation(fns: list[AsyncFn], n: int, start: int) -> Round:
+    """The async twin of :func:`_rotation` (one awaited call at a time)."""
+    sides = len(fns)
+    calls: list[list[tuple[int, int]]] = [[] for _ in fns]
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
+    gc.collect()
+    for turn in range(n):
+        shift = (start + turn) % sides
+        for step in range(sides):
+            side = (shift + step) % sides
+            fn = fns[side]
+            w, c = clock(), cpu_clock()
+            await fn()
+            calls[side].append((clock() - w, cpu_clock() - c))
+    return _summarise(calls)
 
 
 def _result(
@@ -187,6 +241,7 @@ def _result(
     batch: int,
     samples: tuple[list[Sample], list[Sample]],
     note: str,
+    totals: tuple[float, float] | None = None,
 ) -> Result:
     ours = [w for w, _ in samples[0]]
     peer = [w for w, _ in samples[1]]
@@ -203,6 +258,7 @@ def _result(
         ours_cpu=Spread.of([c for _, c in samples[0]]),
         peer_cpu=Spread.of([c for _, c in samples[1]]),
         note=note,
+        mean_ratio=totals[0] / totals[1] if totals and totals[1] else None,
     )
 
 
@@ -220,7 +276,7 @@ def compare(
     max_batch: int = 500,
     note: str = "",
 ) -> Result:
-    """Time two blocking callables in alternating batches (see the module docstring)."""
+    """Time two blocking callables, alternating call by call (see the module docstring)."""
     _warm(ours, peer, warmup, warmup_seconds)
     _freeze()
     batch = min(
@@ -228,14 +284,13 @@ def compare(
     )
     a: list[Sample] = []
     b: list[Sample] = []
+    totals = [0.0, 0.0]
     for r in range(rounds):
-        if r % 2 == 0:
-            a.append(_batch(ours, batch))
-            b.append(_batch(peer, batch))
-        else:
-            b.append(_batch(peer, batch))
-            a.append(_batch(ours, batch))
-    return _result(name, labels, unit, batch, (a, b), note)
+        one = _rotation([ours, peer], batch, r)
+        a.append(one.medians[0])
+        b.append(one.medians[1])
+        totals = [t + x for t, x in zip(totals, one.totals, strict=True)]
+    return _result(name, labels, unit, batch, (a, b), note, (totals[0], totals[1]))
 
 
 async def acompare(
@@ -261,14 +316,13 @@ async def acompare(
     )
     a: list[Sample] = []
     b: list[Sample] = []
+    totals = [0.0, 0.0]
     for r in range(rounds):
-        if r % 2 == 0:
-            a.append(await _abatch(ours, batch))
-            b.append(await _abatch(peer, batch))
-        else:
-            b.append(await _abatch(peer, batch))
-            a.append(await _abatch(ours, batch))
-    return _result(name, labels, unit, batch, (a, b), note)
+        one = await _arotation([ours, peer], batch, r)
+        a.append(one.medians[0])
+        b.append(one.medians[1])
+        totals = [t + x for t, x in zip(totals, one.totals, strict=True)]
+    return _result(name, labels, unit, batch, (a, b), note, (totals[0], totals[1]))
 
 
 async def _burst(fn: AsyncFn, total: int, in_flight: int) -> Sample:
@@ -319,6 +373,15 @@ async def acompare_throughput(
     return result
 
 
+@dataclass
+class Rotation:
+    """What :func:`rotate` measured: per side the per-round medians and the summed time."""
+
+    batch: int
+    samples: dict[str, list[Sample]]
+    totals: dict[str, float]
+
+
 def rotate(
     fns: dict[str, SyncFn],
     *,
@@ -327,8 +390,8 @@ def rotate(
     warmup_seconds: float = 1.0,
     batch_seconds: float = 0.12,
     max_batch: int = 500,
-) -> tuple[int, dict[str, list[Sample]]]:
-    """Time several callables in one run, one batch of each per round, the order rotating.
+) -> Rotation:
+    """Time several callables in one run, one call of each per turn, the order rotating.
 
     For a comparison of more than two sides (a call straight to the upstream, through
     llama-swap, through our client): every side's samples come from the same rounds, so
@@ -344,16 +407,18 @@ def rotate(
     _freeze()
     batch = min(_calibrate(fn, batch_seconds, max_batch) for fn in fns.values())
     samples: dict[str, list[Sample]] = {name: [] for name in names}
+    totals = dict.fromkeys(names, 0.0)
     for r in range(rounds):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(_batch(fns[name], batch))
-    return batch, samples
+        one = _rotation(list(fns.values()), batch, r)
+        for name, sample, total in zip(names, one.medians, one.totals, strict=True):
+            samples[name].append(sample)
+            totals[name] += total
+    return Rotation(batch, samples, totals)
 
 
 def pair(
     name: str,
-    run: tuple[int, dict[str, list[Sample]]],
+    run: Rotation,
     ours: str,
     peer: str,
     *,
@@ -361,5 +426,6 @@ def pair(
     note: str = "",
 ) -> Result:
     """A :class:`Result` for two sides of a :func:`rotate` run."""
-    batch, samples = run
-    return _result(name, (ours, peer), unit, batch, (samples[ours], samples[peer]), note)
+    sides = (run.samples[ours], run.samples[peer])
+    totals = (run.totals[ours], run.totals[peer])
+    return _result(name, (ours, peer), unit, run.batch, sides, note, totals)

@@ -7,12 +7,15 @@ pass/miss a reader of bench/RESULTS.md sees.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from bench import harness
 from bench.concurrency import Burst, error_kind, summarise
 from bench.harness import Result, Spread
 from bench.imports import child_env, time_import
@@ -54,6 +57,7 @@ def test_summary_counts_only_answered_calls_in_throughput() -> None:
 
 def _result(name: str, ours: float, peer: float) -> Result:
     one = Spread(1.0, 1.0, 1.0)
+    ratio = ours / peer
     return Result(
         name=name,
         ours_label="ours",
@@ -63,7 +67,7 @@ def _result(name: str, ours: float, peer: float) -> Result:
         rounds=1,
         ours=Spread(ours, ours, ours),
         peer=Spread(peer, peer, peer),
-        paired=one,
+        paired=Spread(ratio, ratio, ratio),
         ours_cpu=one,
         peer_cpu=one,
     )
@@ -125,3 +129,71 @@ def test_concurrency_summary_keeps_the_round_spread_and_client_cpu_per_request()
     peer = summarise("ChatOpenAI", 64, [Burst(1.0, [0.1] * 64, {}, cpu=0.64)])
     (check,) = throughput_checks([ours, peer])
     assert "client CPU per request ours / peer 0.50" in check.detail
+
+
+class _FakeClocks:
+    """Stand-ins for the wall and CPU clocks that only the timed callables advance."""
+
+    def __init__(self) -> None:
+        self.wall = 0
+        self.cpu = 0
+
+    def call(self, name: str, wall: int, cpu: int, order: list[str]) -> Callable[[], None]:
+        def fn() -> None:
+            order.append(name)
+            self.wall += wall
+            self.cpu += cpu
+
+        return fn
+
+
+def test_rotation_alternates_call_by_call_and_keeps_each_sides_own_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clocks = _FakeClocks()
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: clocks.wall)
+    monkeypatch.setattr(time, "process_time_ns", lambda: clocks.cpu)
+    order: list[str] = []
+    ours = clocks.call("ours", 3_000, 1_000, order)
+    peer = clocks.call("peer", 2_000, 500, order)
+
+    first = harness._rotation([ours, peer], 4, 0)
+    assert order == ["ours", "peer", "peer", "ours", "ours", "peer", "peer", "ours"]
+    assert first.medians == [(3e-6, 1e-6), (2e-6, 5e-7)]
+    assert first.totals == [12e-6, 8e-6]
+
+    order.clear()
+    harness._rotation([ours, peer], 1, 1)  # the next round starts with the other side
+    assert order == ["peer", "ours"]
+
+
+def test_a_round_keeps_the_median_call_and_the_mean_keeps_the_slow_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clocks = _FakeClocks()
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: clocks.wall)
+    monkeypatch.setattr(time, "process_time_ns", lambda: clocks.cpu)
+    monkeypatch.setattr(harness, "_calibrate", lambda fn, target, most: 3)  # 3 calls a side
+    monkeypatch.setattr(harness, "_freeze", lambda: None)
+    walls = iter([1_000, 1_000, 50_000])  # the third of our calls catches a stolen stretch
+
+    def ours() -> None:
+        clocks.wall += next(walls)
+
+    def peer() -> None:
+        clocks.wall += 1_000
+
+    result = harness.compare("case", ours, peer, labels=("a", "b"), rounds=1, warmup=0)
+    assert result.ratio == 1.0
+    assert result.mean_ratio == pytest.approx(52_000 / 3_000)
+
+
+def test_rotate_times_every_side_in_every_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    clocks = _FakeClocks()
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: clocks.wall)
+    monkeypatch.setattr(time, "process_time_ns", lambda: clocks.cpu)
+    order: list[str] = []
+    fns = {n: clocks.call(n, w, 0, order) for n, w in (("a", 1_000), ("b", 2_000), ("c", 4_000))}
+    run = harness._rotation(list(fns.values()), 3, 0)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert [m for m, _ in run.medians] == [1e-6, 2e-6, 4e-6]
