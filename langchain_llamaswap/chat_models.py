@@ -60,6 +60,7 @@ LLAMACPP_FIELDS = (
     "mirostat_eta",
 )
 """llama.cpp sampling settings that are fields here, named as on ``ChatOllama``."""
+_LLAMACPP_FIELD_SET = frozenset(LLAMACPP_FIELDS)
 
 _DictOrPydanticClass = dict[str, Any] | type[BaseModel]
 _DictOrPydantic = dict[str, Any] | BaseModel
@@ -425,10 +426,13 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         params: dict[str, Any] = super()._default_params
         if "max_completion_tokens" in params:  # ChatOpenAI renames it; keep llama.cpp's name
             params["max_tokens"] = params.pop("max_completion_tokens")
-        for name in LLAMACPP_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                params[name] = value
+        # LangChain reads this several times a call: look at the fields only when one was
+        # ever given (a constructor argument, an assignment or a model_copy update)
+        if self.__pydantic_fields_set__ & _LLAMACPP_FIELD_SET:
+            for name in LLAMACPP_FIELDS:
+                value = getattr(self, name)
+                if value is not None:
+                    params[name] = value
         return params
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
@@ -505,12 +509,12 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
             if reasoning:
                 generation.message.additional_kwargs["reasoning_content"] = reasoning
             generation.message.response_metadata["model_provider"] = PROVIDER_NAME
-        llm_output = result.llm_output if result.llm_output is not None else {}
-        llm_output["model_provider"] = PROVIDER_NAME
+        if result.llm_output is None:
+            result.llm_output = {}
+        result.llm_output["model_provider"] = PROVIDER_NAME
         timings = _field(response, "timings")
         if isinstance(timings, dict):
-            llm_output["timings"] = timings
-        result.llm_output = llm_output
+            result.llm_output["timings"] = timings
         return result
 
     def _convert_chunk_to_generation_chunk(
@@ -522,23 +526,26 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         generation_chunk = super()._convert_chunk_to_generation_chunk(
             chunk, default_chunk_class, base_generation_info
         )
-        if generation_chunk is None or not isinstance(generation_chunk.message, AIMessageChunk):
+        if generation_chunk is None:
+            return None
+        message = generation_chunk.message
+        if not isinstance(message, AIMessageChunk):
             return generation_chunk
+        message.response_metadata["model_provider"] = PROVIDER_NAME
         nested = chunk.get("chunk")
         raw: dict[str, Any] = nested if isinstance(nested, dict) else chunk
-        message = generation_chunk.message
-        message.response_metadata["model_provider"] = PROVIDER_NAME
+        choices = raw.get("choices")
+        if choices:
+            delta = choices[0].get("delta")
+            reasoning = delta.get("reasoning_content") if delta else None
+            if reasoning:
+                message.additional_kwargs["reasoning_content"] = reasoning
         loading = raw.get(LOADING_FIELD)
         if isinstance(loading, str):
             message.additional_kwargs[LOADING_FIELD] = loading
-        choices = raw.get("choices") or []
-        if choices:
-            delta = choices[0].get("delta") or {}
-            reasoning = delta.get("reasoning_content")
-            if reasoning:
-                message.additional_kwargs["reasoning_content"] = reasoning
-        if isinstance(raw.get("timings"), dict):
-            message.response_metadata["timings"] = raw["timings"]
+        timings = raw.get("timings")
+        if isinstance(timings, dict):
+            message.response_metadata["timings"] = timings
         return generation_chunk
 
     def _generate(
@@ -578,14 +585,15 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Stream the answer; llama-swap's load progress also goes out as a custom event."""
-        config = ensure_config(config)
-        progress = LoadingProgress()
+        progress: LoadingProgress | None = None
         for chunk in super().stream(input, config, stop=stop, **kwargs):
-            found = _loading(chunk, progress)
-            if found is not None:
-                self._callbacks(config, CallbackManager).on_custom_event(
-                    LOADING_EVENT, found[1], run_id=found[0]
-                )
+            if LOADING_FIELD in chunk.additional_kwargs:  # rare: only while a model loads
+                progress = progress or LoadingProgress()
+                found = _loading(chunk, progress)
+                if found is not None:
+                    self._callbacks(ensure_config(config), CallbackManager).on_custom_event(
+                        LOADING_EVENT, found[1], run_id=found[0]
+                    )
             yield chunk
 
     async def astream(
@@ -597,14 +605,15 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
-        config = ensure_config(config)
-        progress = LoadingProgress()
+        progress: LoadingProgress | None = None
         async for chunk in super().astream(input, config, stop=stop, **kwargs):
-            found = _loading(chunk, progress)
-            if found is not None:
-                await self._callbacks(config, AsyncCallbackManager).on_custom_event(
-                    LOADING_EVENT, found[1], run_id=found[0]
-                )
+            if LOADING_FIELD in chunk.additional_kwargs:  # rare: only while a model loads
+                progress = progress or LoadingProgress()
+                found = _loading(chunk, progress)
+                if found is not None:
+                    await self._callbacks(
+                        ensure_config(config), AsyncCallbackManager
+                    ).on_custom_event(LOADING_EVENT, found[1], run_id=found[0])
             yield chunk
 
     def _callbacks(self, config: RunnableConfig, cls: type[_M]) -> _M:
@@ -629,7 +638,9 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         requested = kwargs.get("model") or self.model_name
         try:
             for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
-                yield _name_chunk_model(chunk, requested)
+                if chunk.generation_info:  # the last chunk names the model
+                    _name_chunk_model(chunk, requested)
+                yield chunk
         except openai.OpenAIError as exc:
             _reraise(exc)
 
@@ -645,7 +656,9 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
             async for chunk in super()._astream(
                 messages, stop=stop, run_manager=run_manager, **kwargs
             ):
-                yield _name_chunk_model(chunk, requested)
+                if chunk.generation_info:  # the last chunk names the model
+                    _name_chunk_model(chunk, requested)
+                yield chunk
         except openai.OpenAIError as exc:
             _reraise(exc)
 
@@ -733,6 +746,11 @@ def _field(value: Any, name: str) -> Any:
     """``value[name]`` of a dict, the attribute of an SDK model (extras included), else None."""
     if isinstance(value, dict):
         return value.get(name)
+    if isinstance(value, BaseModel):  # declared fields, then llama-server's own extras
+        found = value.__dict__.get(name)
+        if found is None and value.__pydantic_extra__:
+            found = value.__pydantic_extra__.get(name)
+        return found
     return getattr(value, name, None)
 
 
@@ -786,12 +804,13 @@ def _reraise(exc: openai.OpenAIError) -> NoReturn:
 
 def _name_model(result: ChatResult, requested: str) -> ChatResult:
     """Report the llama-swap model id that answered (llama.cpp writes its GGUF path)."""
-    llm_output = result.llm_output if result.llm_output is not None else {}
+    if result.llm_output is None:
+        result.llm_output = {}
+    llm_output = result.llm_output
     upstream = llm_output.get("model_name")
     if upstream and upstream != requested:
         llm_output["upstream_model_name"] = upstream
     llm_output["model_name"] = requested
-    result.llm_output = llm_output
     for generation in result.generations:
         metadata = generation.message.response_metadata
         metadata["model_name"] = requested
@@ -800,11 +819,10 @@ def _name_model(result: ChatResult, requested: str) -> ChatResult:
     return result
 
 
-def _name_chunk_model(chunk: ChatGenerationChunk, requested: str) -> ChatGenerationChunk:
+def _name_chunk_model(chunk: ChatGenerationChunk, requested: str) -> None:
     info = chunk.generation_info
     if info and "model_name" in info:
         upstream = info["model_name"]
         if upstream != requested:
             info["upstream_model_name"] = upstream
         info["model_name"] = requested
-    return chunk

@@ -311,21 +311,29 @@ def checked(request: httpx.Request, response: httpx.Response) -> httpx.Response:
     route = route_of(request.url.path)
     if route is None or not 200 <= response.status_code < 300 or asks_to_stream(request):
         return response
-    original = response.headers.get("content-type", "")
-    headers = response.headers.copy()
+    return check_route(request, response, route, response.headers.get("content-type", ""))
+
+
+def check_route(
+    request: httpx.Request, response: httpx.Response, route: str, content_type: str
+) -> CheckedResponse:
+    """``response``, a 2xx non-stream answer of ``route``, made a :class:`CheckedResponse`.
+
+    For a caller that has already told the route and ``content_type`` (the answer's
+    ``Content-Type``, or ``""``) and that no stream was asked for. The answer is turned in
+    place (its class and, for a non-JSON type, its ``Content-Type``): its body has not
+    been read, so nothing is copied.
+    """
+    original = content_type
     if not _is_json_type(original):
-        headers["content-type"] = "application/json"
-    wrapped = CheckedResponse(
-        status_code=response.status_code,
-        headers=headers,
-        stream=response.stream,
-        extensions=response.extensions,
-        request=request,
-    )
-    wrapped.route = route
-    wrapped.original_content_type = original
-    wrapped.subject = _Subject(request)
-    return wrapped
+        response.headers["content-type"] = "application/json"
+    response.__class__ = CheckedResponse
+    assert isinstance(response, CheckedResponse)
+    response.request = request
+    response.route = route
+    response.original_content_type = original
+    response.subject = _Subject(request)
+    return response
 
 
 def subject_for(request: httpx.Request, model: str | None = None) -> _Subject:

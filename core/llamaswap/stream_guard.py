@@ -26,8 +26,8 @@ import httpx
 from llamaswap._wire import load_error
 from llamaswap.answer_checks import (
     asks_to_stream,
+    check_route,
     check_stream_event,
-    checked,
     not_a_stream,
     route_of,
     subject_for,
@@ -38,7 +38,7 @@ from llamaswap.errors import (
     UpstreamError,
 )
 
-_GUARDED_SUFFIXES = ("/chat/completions", "/completions")
+_COMPLETION_ROUTES = frozenset(("chat", "completions"))  # the routes that stream
 _KEEP_PARSED = 256
 PARSED_EVENTS = "llamaswap.parsed_events"
 """The ``response.extensions`` key under which a guarded stream's parsed events wait."""
@@ -134,14 +134,6 @@ class StreamScanner:
         )
 
 
-def _guarded(request: httpx.Request, response: httpx.Response) -> bool:
-    return (
-        response.status_code == 200
-        and request.url.path.endswith(_GUARDED_SUFFIXES)
-        and response.headers.get("content-type", "").startswith("text/event-stream")
-    )
-
-
 def _cut(scanner: StreamScanner, exc: httpx.TransportError) -> IncompleteResponseError:
     subject = f"model {scanner.model!r}" if scanner.model else "the model"
     return IncompleteResponseError(
@@ -227,19 +219,24 @@ def _inspect(
     non-stream answer contradicts, and to name the model or count the inputs when an
     answer is checked or fails.
     """
-    if route_of(request.url.path) is None or not 200 <= response.status_code < 300:
+    if not 200 <= response.status_code < 300:
         return response
-    if _guarded(request, response):
-        scanner = StreamScanner(request=request)
-        response.stream = guard(response.stream, scanner)
-        response.extensions = {**response.extensions, PARSED_EVENTS: scanner.parsed}
+    route = route_of(request.url.path)
+    if route is None:
         return response
-    if request.url.path.endswith(_GUARDED_SUFFIXES) and asks_to_stream(request):
-        error = not_a_stream(request, response)
-        if error is not None:
-            response.stream = fail(response.stream, error)
+    content_type = response.headers.get("content-type", "")
+    if route in _COMPLETION_ROUTES:
+        if response.status_code == 200 and content_type.startswith("text/event-stream"):
+            scanner = StreamScanner(request=request)
+            response.stream = guard(response.stream, scanner)
+            response.extensions = {**response.extensions, PARSED_EVENTS: scanner.parsed}
             return response
-    return checked(request, response)
+        if asks_to_stream(request):
+            error = not_a_stream(request, response)
+            if error is not None:
+                response.stream = fail(response.stream, error)
+            return response
+    return check_route(request, response, route, content_type)
 
 
 class GuardedTransport(httpx.BaseTransport):

@@ -85,6 +85,17 @@ def test_ollama_named_fields_are_typed_and_sent() -> None:
     assert model.model_kwargs == {}
 
 
+def test_fields_set_after_construction_are_sent() -> None:
+    recorder = Recorder()
+    model = make(recorder)
+    model.model_copy(update={"top_k": 30}).invoke("hi")
+    model.repeat_penalty = 1.3
+    model.invoke("hi")
+    copied, assigned = recorder.bodies
+    assert copied["top_k"] == 30 and "repeat_penalty" not in copied
+    assert assigned["repeat_penalty"] == 1.3 and "top_k" not in assigned
+
+
 def test_unset_fields_are_not_sent() -> None:
     recorder = Recorder()
     make(recorder).invoke("hi")
