@@ -248,7 +248,9 @@ def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
 
 
 def _mapping(value: Any) -> dict[str, Any]:
-    return dict(value) if _is_mapping(value) else {}
+    if type(value) is dict:  # JSON's: the common case, without a second call
+        return dict(value)
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _strings(value: Any) -> tuple[str, ...]:
