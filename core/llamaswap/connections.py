@@ -98,13 +98,17 @@ class ProviderClients:
         return self._pool
 
     def _new_client(self, *, management: bool) -> httpx.Client:
+        """A pool behind its layers (see :func:`_async_client`)."""
+        stack: httpx.BaseTransport = self._pool.transport(management=management)
+        if self._retry.max_retries:
+            stack = RetryTransport(stack, self._retry)
+        if not management:
+            stack = GuardedTransport(stack)
         client = PoolClient(
             timeout=self._timeout,
             follow_redirects=False,
             headers=self._plain_headers,
-            stack=GuardedTransport(
-                RetryTransport(self._pool.transport(management=management), self._retry)
-            ),
+            stack=stack,
         )
         return self._owned.add(client)
 
@@ -283,11 +287,16 @@ def _async_client(
     *,
     management: bool,
 ) -> httpx.AsyncClient:
-    return AsyncPoolClient(
-        timeout=timeout,
-        follow_redirects=False,
-        headers=headers,
-        stack=AsyncGuardedTransport(
-            AsyncRetryTransport(pool.async_transport(management=management), retry)
-        ),
-    )
+    """A pool behind the layers its requests need, and no others.
+
+    The retry layer only when retries are on (with none it passes every answer through
+    untouched); the cut-off-stream guard only on the pool that carries model calls: the
+    management pool carries llama-swap's own quick endpoints, none of them a completion
+    route, and every layer costs each of its calls a little (issue 14).
+    """
+    stack: httpx.AsyncBaseTransport = pool.async_transport(management=management)
+    if retry.max_retries:
+        stack = AsyncRetryTransport(stack, retry)
+    if not management:
+        stack = AsyncGuardedTransport(stack)
+    return AsyncPoolClient(timeout=timeout, follow_redirects=False, headers=headers, stack=stack)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from llamaswap.errors import ResponseDecodeError
 from llamaswap.states import ModelState, state_fields
@@ -141,7 +141,7 @@ def _model_info(sent: Any, url: str) -> ModelInfo:
     A listing is parsed on every ``list_models`` and model lookup, and every field is
     already typed here, so the checks ``__init__`` would run are skipped.
     """
-    item = dict(sent) if isinstance(sent, Mapping) else None
+    item = dict(sent) if _is_mapping(sent) else None
     if item is None or not isinstance(item.get("id"), str):
         raise ResponseDecodeError(
             f"GET /v1/models returned a record without a string 'id': {_short(sent)}",
@@ -151,9 +151,9 @@ def _model_info(sent: Any, url: str) -> ModelInfo:
     get = item.get
     meta = _mapping(get("meta"))
     swap_meta = meta.get("llamaswap")
-    swap: Mapping[str, Any] = swap_meta if isinstance(swap_meta, Mapping) else {}
+    swap: Mapping[str, Any] = swap_meta if _is_mapping(swap_meta) else {}
     status = get("status")
-    word = _str(status.get("value")) if isinstance(status, Mapping) else _str(status)
+    word = _str(status.get("value")) if _is_mapping(status) else _str(status)
     kind = _str(swap.get("type"))
     # llama-swap lists a peer's model as unloaded whatever the peer runs: not known here.
     state = ModelState.UNKNOWN if kind == "peer" else ModelState.from_raw(word)
@@ -182,28 +182,37 @@ def _model_info(sent: Any, url: str) -> ModelInfo:
 def parse_running(body: Any, *, url: str = "") -> list[RunningModel]:
     """Turn a ``/running`` body into :class:`RunningModel` records."""
     items = _list_field(body, "running", url=url, what="GET /running")
-    running: list[RunningModel] = []
-    for item in items:
-        if not isinstance(item, Mapping) or not isinstance(item.get("model"), str):
-            raise ResponseDecodeError(
-                f"GET /running returned a record without a string 'model': {_short(item)}",
-                url=url,
-                body=_short(item),
-            )
-        ttl = item.get("ttl")
-        running.append(
-            RunningModel(
-                model=item["model"],
-                state=ModelState.from_raw(_str(item.get("state"))),
-                ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
-                name=_str(item.get("name")),
-                description=_str(item.get("description")),
-                proxy=_str(item.get("proxy")),
-                raw=dict(item),
-                raw_state=_str(item.get("state")),
-            )
+    return [_running_model(item, url) for item in items]
+
+
+def _running_model(sent: Any, url: str) -> RunningModel:
+    """One running record, built without the dataclass ``__init__`` (see :func:`_model_info`).
+
+    ``running()`` is polled (waiting on a load, dashboards), and every field is typed
+    here, so ``__post_init__``'s state normalisation has nothing left to do.
+    """
+    item = dict(sent) if _is_mapping(sent) else None
+    if item is None or not isinstance(item.get("model"), str):
+        raise ResponseDecodeError(
+            f"GET /running returned a record without a string 'model': {_short(sent)}",
+            url=url,
+            body=_short(sent),
         )
-    return running
+    get = item.get
+    word = _str(get("state"))
+    ttl = get("ttl")
+    record = object.__new__(RunningModel)
+    record.__dict__.update(
+        model=item["model"],
+        state=ModelState.from_raw(word),
+        ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
+        name=_str(get("name")),
+        description=_str(get("description")),
+        proxy=_str(get("proxy")),
+        raw=item,
+        raw_state=word,
+    )
+    return record
 
 
 def parse_version(body: Any, *, url: str = "") -> VersionInfo:
@@ -223,16 +232,24 @@ def parse_version(body: Any, *, url: str = "") -> VersionInfo:
 
 
 def _list_field(body: Any, key: str, *, url: str, what: str) -> list[Any]:
-    if not isinstance(body, Mapping) or not isinstance(body.get(key), list):
+    if not _is_mapping(body) or not isinstance(body.get(key), list):
         raise ResponseDecodeError(
             f"{what} did not return an object with a '{key}' list: {_short(body)}",
             url=url,
             body=_short(body),
         )
-    return list(body[key])
+    items: list[Any] = body[key]  # only read, never kept: no copy
+    return items
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, answering JSON's plain dicts without the ABC check."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _mapping(value: Any) -> dict[str, Any]:
+    if type(value) is dict:  # JSON's: the common case, without a second call
+        return dict(value)
     return dict(value) if isinstance(value, Mapping) else {}
 
 
