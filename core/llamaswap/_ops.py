@@ -9,8 +9,7 @@ awaiting loop, so retries, fallbacks and error mapping live in one place.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -38,29 +37,24 @@ from llamaswap.errors import (
     UnsupportedFeatureError,
 )
 from llamaswap.features import check_endpoint, require_endpoint
-from llamaswap.records import (
-    ModelInfo,
-    RunningModel,
-    VersionInfo,
-    parse_models,
-    parse_running,
-    parse_version,
-)
 
 if TYPE_CHECKING:  # annotations only: each operation imports the room it reads answers with
     from llamaswap.audio import AudioInput, SpeechResult, Transcription
     from llamaswap.host import HardwareInfo, ModelProps, Profiles
     from llamaswap.images import ImageInput, ImageResult
     from llamaswap.metrics import Metrics
+    from llamaswap.records import ModelInfo, RunningModel, VersionInfo
     from llamaswap.rerank import RerankResult
 
 T = TypeVar("T")
 Op = Generator[Call, httpx.Response, T]
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where operations send requests, and the key to scrub from anything shown."""
+class Target(NamedTuple):
+    """Where operations send requests, and the key to scrub from anything shown.
+
+    A named tuple: cheaper to build at import than a frozen dataclass (issue 14).
+    """
 
     base_url: str
     secret: str | None = None
@@ -89,6 +83,8 @@ def listed(
     ``quiet`` (for hints inside another operation) answers ``[]`` when llama-swap cannot
     say; otherwise a failure raises the typed error.
     """
+    from llamaswap.records import parse_models
+
     try:
         response = yield Call("GET", target.url("/v1/models"), timeout=timeout)
         if response.is_error:
@@ -137,6 +133,8 @@ def pick(model: str, models: list[ModelInfo]) -> ModelInfo:
 
 
 def running(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[list[RunningModel]]:
+    from llamaswap.records import parse_running
+
     response = yield Call("GET", target.url("/running"), timeout=timeout)
     if response.is_error:
         yield from fail(target, response)
@@ -346,6 +344,8 @@ def health(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[bool]:
 
 
 def version(target: Target, timeout: Any = USE_CLIENT_DEFAULT) -> Op[VersionInfo]:
+    from llamaswap.records import parse_version
+
     response = yield Call("GET", target.url("/api/version"), timeout=timeout)
     check_endpoint("GET /api/version", response, secret=target.secret)
     if response.is_error:

@@ -14,9 +14,8 @@ import html
 import json
 import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import httpx
@@ -92,13 +91,14 @@ TimeoutArg = float | httpx.Timeout | None
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=None, pool=None)
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """One HTTP request an operation wants sent.
 
     ``auth`` is False for URLs outside llama-swap (an image URL on another host), so the
     key never leaves for a server it was not meant for. ``content`` with ``content_type``
     is a body already encoded (a multipart form), sent as bytes so a retry can resend it.
+    A named tuple, not a dataclass: the module is on every import path, and a frozen
+    dataclass costs ~1 ms of generated code to build at import (issue 14).
     """
 
     method: str
@@ -115,12 +115,14 @@ FilePart = tuple[str, bytes, str]
 """A multipart file: its filename, bytes and MIME type."""
 
 
-@dataclass(frozen=True)
-class Form:
+class Form(NamedTuple):
     """An encoded ``multipart/form-data`` body: bytes, so a retry can send it again."""
 
-    content: bytes = field(repr=False)
+    content: bytes
     content_type: str
+
+    def __repr__(self) -> str:  # the body stays out of reprs (it may be megabytes)
+        return f"Form(content_type={self.content_type!r})"
 
 
 def encode_form(fields: Mapping[str, str], files: Sequence[tuple[str, FilePart]]) -> Form:

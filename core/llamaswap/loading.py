@@ -29,8 +29,10 @@ LOADING_FIELD = "llamaswap_loading"
 LOADING_EVENT = "llamaswap_loading"
 """The name of the framework event sent for each piece of loading progress."""
 
-_MODEL_LINE = re.compile(r"llama-swap loading model: (\S+)\n")
-_DONE = re.compile(r"Done! \((\d+(?:\.\d+)?)s\)")
+# Text, compiled (and cached) by the re module the first time a load is followed: most
+# imports never follow one (issue 14).
+_MODEL_LINE = r"llama-swap loading model: (\S+)\n"
+_DONE = r"Done! \((\d+(?:\.\d+)?)s\)"
 
 
 def loading_text(chunk: Mapping[str, Any]) -> str | None:
@@ -101,11 +103,11 @@ class LoadingProgress:
             self._started = now
         self._text += piece
         if self._model is None:
-            named = _MODEL_LINE.search(self._text)
+            named = re.search(_MODEL_LINE, self._text)
             if named:
                 self._model = named.group(1)
         if self._done_after is None:
-            done = _DONE.search(self._text)
+            done = re.search(_DONE, self._text)
             if done:
                 self._done_after = float(done.group(1))
         elapsed = self._done_after if self._done_after is not None else now - self._started

@@ -55,7 +55,6 @@ from llamaswap.pool import (
     PoolSettings,
     VerifyArg,
 )
-from llamaswap.records import ModelInfo, RunningModel, VersionInfo
 from llamaswap.retry import RetryPolicy
 from llamaswap.tokens import TokenizerMixin
 
@@ -67,6 +66,7 @@ if TYPE_CHECKING:  # annotations only: each module loads with the first method t
     from llamaswap.images import ImageInput, ImageResult
     from llamaswap.long_inputs import EmbedInput
     from llamaswap.metrics import Metrics
+    from llamaswap.records import ModelInfo, RunningModel, VersionInfo
     from llamaswap.rerank import RerankResult
 
 logger = logging.getLogger("llamaswap")

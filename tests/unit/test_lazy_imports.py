@@ -44,8 +44,10 @@ PROVIDER_NEEDS_NOT = [
     "llamaswap.images",
     "llamaswap.long_inputs",
     "llamaswap.metrics",
+    "llamaswap.records",
     "llamaswap.rerank",
     "llamaswap.shared",
+    "llamaswap.states",
     "llamaswap.cli",
     "llamaswap.openai_compat",
     "openai",
@@ -72,6 +74,20 @@ def test_a_room_loads_with_the_first_method_that_reads_it() -> None:
     loaded = _loaded_after("from llamaswap import LlamaSwapProvider", then)
     assert "llamaswap.metrics" in loaded
     assert _unwanted(loaded, ["llamaswap.audio", "llamaswap.host", "llamaswap.images"]) == []
+
+
+def test_listing_records_load_with_the_first_call_that_reads_a_listing() -> None:
+    then = (
+        "import httpx\n"
+        "def answer(request):\n"
+        "    return httpx.Response(200, json={'object': 'list', 'data': [{'id': 'qwen'}]})\n"
+        "client = httpx.Client(transport=httpx.MockTransport(answer))\n"
+        "p = LlamaSwapProvider('http://llama-swap.test', http_client=client)\n"
+        "assert 'llamaswap.records' not in sys.modules\n"
+        "assert [m.id for m in p.list_models()] == ['qwen']\n"
+    )
+    loaded = _loaded_after("from llamaswap import LlamaSwapProvider", then)
+    assert "llamaswap.records" in loaded
 
 
 def test_chat_model_import_loads_no_tool_loader_or_other_model() -> None:
