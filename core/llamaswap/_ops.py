@@ -62,6 +62,11 @@ class Target(NamedTuple):
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
+    def __repr__(self) -> str:
+        """The address only: the key never appears in a repr."""
+        shown = "'***'" if self.secret else "None"
+        return f"Target(base_url={self.base_url!r}, secret={shown})"
+
 
 def fail(target: Target, response: httpx.Response, model: str | None = None) -> Op[NoReturn]:
     """Raise the typed error for ``response``; an unknown model lists the known ids."""

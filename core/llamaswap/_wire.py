@@ -143,6 +143,18 @@ def model_path(model: str) -> str:
     return segment.replace(".", "%2E") if segment in (".", "..") else segment
 
 
+class KeyedHeaders(dict[str, str]):
+    """A header dict whose repr shows ``Authorization`` as ``[secure]`` (as httpx's does).
+
+    A plain dict, so sending it costs nothing extra; only what a debugger or a log of
+    ``vars(provider)`` prints changes.
+    """
+
+    def __repr__(self) -> str:
+        shown = {k: "[secure]" if k.lower() == "authorization" else v for k, v in self.items()}
+        return repr(shown)
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Replace every occurrence of the key in ``text`` with ``***``."""
     if secret and secret in text:

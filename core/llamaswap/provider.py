@@ -35,6 +35,7 @@ from llamaswap._wire import (
     MODEL_ROUTES,
     USE_CLIENT_DEFAULT,
     Call,
+    KeyedHeaders,
     TimeoutArg,
     closed_client,
     transport_error,
@@ -156,11 +157,13 @@ class LlamaSwapProvider(ProviderClients, TokenizerMixin):
         self._listing: tuple[float, list[ModelInfo] | LlamaSwapError] | None = None
         self._plain_headers = {"User-Agent": f"llamaswap-python/{__version__}"}
         self._plain_headers.update(headers or {})
-        self._headers = dict(self._plain_headers)
+        self._headers = KeyedHeaders(self._plain_headers)
         if self._dsn.api_key:
             self._headers["Authorization"] = f"Bearer {self._dsn.api_key}"
         # what a call adds on a pool made here, which sends the plain headers by default
-        self._auth_header = {k: v for k, v in self._headers.items() if k == "Authorization"}
+        self._auth_header = KeyedHeaders(
+            {k: v for k, v in self._headers.items() if k == "Authorization"}
+        )
         self._endpoints: dict[str, tuple[httpx.URL, bool]] = {}
         self._init_clients(
             PoolSettings(max_connections, max_keepalive_connections, verify, cert),

@@ -592,3 +592,11 @@ async def test_async_twins_share_the_same_logic() -> None:
     assert isinstance(events[0], ModelStatus)
     assert (await provider.aget_model("coder")).id == "qwen"
     await provider.aclose()
+
+
+def test_no_attribute_of_a_provider_shows_its_key_in_a_repr() -> None:
+    provider = LlamaSwapProvider(f"llama-swap://{KEY}@127.0.0.1:1")
+    shown = {name: repr(value) for name, value in vars(provider).items()}
+    assert shown  # the provider holds state a debugger would list
+    assert [name for name, text in shown.items() if KEY in text] == []
+    assert KEY not in repr(provider)
