@@ -37,7 +37,7 @@ def _fmt_time(seconds: float) -> str:
 
 
 def table(results: list[Result]) -> str:
-    """A fixed-width table: wall medians, their ratio, the paired IQR, the client CPU ratio."""
+    """A fixed-width table: wall medians, the paired ratio and IQR, the mean and CPU ratios."""
     head = (
         "case",
         "ours (median ± IQR)",
@@ -74,10 +74,10 @@ def table(results: list[Result]) -> str:
 def legend(results: list[Result]) -> str:
     """Who is compared with whom, so the table's short names can be read."""
     lines = [
-        "ratio = ours / peer wall time of the median call (lower is better, 1.00 = no",
-        "overhead); paired IQR = quartiles of the per-round ratios; mean = ours / peer of",
-        "the summed time of every call (a millisecond stolen from one call moves it, not the",
-        "median); cpu = ours / peer client CPU time of the median call.",
+        "ratio = median over the rounds of ours / peer, each round's median call, wall time",
+        "(lower is better, 1.00 = no overhead); paired IQR = quartiles of those per-round",
+        "ratios; mean = ours / peer of every call's wall time summed (a millisecond stolen",
+        "from one call moves it, not the median); cpu = ours / peer client CPU time.",
         "",
     ]
     for r in results:
@@ -374,7 +374,7 @@ def results_markdown(
         "",
         checks_table(checks),
         "",
-        "## Per-call ratios (ours / peer, medians of interleaved rounds)",
+        "## Per-call ratios (ours / peer, call-by-call interleaved rounds)",
         "",
         "```text",
         table(results),
