@@ -41,7 +41,8 @@ from llamaswap.errors import (
 _GUARDED_SUFFIXES = ("/chat/completions", "/completions")
 _KEEP_PARSED = 256
 PARSED_EVENTS = "llamaswap.parsed_events"
-"""The ``response.extensions`` key under which a guarded stream's parsed events wait."""
+"""The ``response.extensions`` key of a guarded stream's :class:`StreamScanner`, whose
+parsed events a reader can take instead of splitting and decoding the stream again."""
 
 
 class StreamScanner:
@@ -54,8 +55,9 @@ class StreamScanner:
         self.finished = False
         self.events = 0
         self._partial = b""
-        # Each event as parsed here, for the OpenAI SDK streams of openai_compat to take
-        # instead of decoding it again; bounded, since a raw httpx reader takes none.
+        # Each event as parsed here (``[DONE]`` as a ``None`` parse), for the OpenAI SDK
+        # streams of openai_compat to take instead of framing and decoding the stream
+        # again; bounded until a reader claims it, since a raw httpx reader takes none.
         self.parsed: deque[tuple[bytes | str, Any]] = deque(maxlen=_KEEP_PARSED)
 
     @property
@@ -67,6 +69,18 @@ class StreamScanner:
     def complete(self) -> bool:
         """Whether the stream has said it is over (``[DONE]`` or a finish reason)."""
         return self.done or self.finished
+
+    def claim(self) -> deque[tuple[bytes | str, Any]]:
+        """The parsed events, unbounded from now on, for one reader that empties it.
+
+        Each entry is ``(data text, parsed event)`` in stream order, and ``[DONE]`` is
+        ``("[DONE]", None)``. A reader that takes the entries after each chunk it reads
+        sees every event (a chunk may hold more than the unclaimed bound); the events of
+        a last line without its newline arrive when the stream ends.
+        """
+        if self.parsed.maxlen is not None:
+            self.parsed = deque(self.parsed)
+        return self.parsed
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes; raises at once if llama-swap appended an error."""
@@ -102,6 +116,7 @@ class StreamScanner:
         self.events += 1
         if payload == b"[DONE]":
             self.done = True
+            self.parsed.append(("[DONE]", None))
             return
         try:  # decoded here, once: the SDK's events are text to compare with
             text: bytes | str = payload.decode()
@@ -232,7 +247,7 @@ def _inspect(
     if _guarded(request, response):
         scanner = StreamScanner(request=request)
         response.stream = guard(response.stream, scanner)
-        response.extensions = {**response.extensions, PARSED_EVENTS: scanner.parsed}
+        response.extensions = {**response.extensions, PARSED_EVENTS: scanner}
         return response
     if request.url.path.endswith(_GUARDED_SUFFIXES) and asks_to_stream(request):
         error = not_a_stream(request, response)
