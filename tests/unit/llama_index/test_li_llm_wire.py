@@ -320,6 +320,16 @@ def test_async_sdk_client_follows_the_event_loop() -> None:
     assert first[2] is not second[2]  # each loop its own pool
 
 
+def test_sdk_clients_are_made_once_unless_reuse_client_is_off(swap: FakeSwap) -> None:
+    llm = LlamaSwap(model="qwen", dsn=swap.dsn)
+    assert llm._get_client() is llm._get_client()
+    llm.chat([ChatMessage(role="user", content="hi")])
+    assert llm._get_client() is llm._get_client()
+    fresh = LlamaSwap(model="qwen", dsn=swap.dsn, reuse_client=False)
+    assert fresh._get_client() is not fresh._get_client()
+    assert fresh._get_aclient() is not fresh._get_aclient()
+
+
 def test_reuse_client_false_never_gets_the_shared_pool(swap: FakeSwap) -> None:
     llm = LlamaSwap(model="qwen", dsn=swap.dsn, reuse_client=False)
     assert llm._get_credential_kwargs()["http_client"] is None
