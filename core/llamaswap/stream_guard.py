@@ -26,8 +26,8 @@ import httpx
 from llamaswap._wire import load_error
 from llamaswap.answer_checks import (
     asks_to_stream,
+    check_on_read,
     check_stream_event,
-    checked,
     not_a_stream,
     route_of,
     subject_for,
@@ -38,7 +38,6 @@ from llamaswap.errors import (
     UpstreamError,
 )
 
-_GUARDED_SUFFIXES = ("/chat/completions", "/completions")
 _KEEP_PARSED = 256
 PARSED_EVENTS = "llamaswap.parsed_events"
 """The ``response.extensions`` key of a guarded stream's :class:`StreamScanner`, whose
@@ -149,11 +148,10 @@ class StreamScanner:
         )
 
 
-def _guarded(request: httpx.Request, response: httpx.Response) -> bool:
-    return (
-        response.status_code == 200
-        and request.url.path.endswith(_GUARDED_SUFFIXES)
-        and response.headers.get("content-type", "").startswith("text/event-stream")
+def _guarded(response: httpx.Response) -> bool:
+    """Whether an answer to a completion route is a stream to watch."""
+    return response.status_code == 200 and response.headers.get("content-type", "").startswith(
+        "text/event-stream"
     )
 
 
@@ -242,19 +240,21 @@ def _inspect(
     non-stream answer contradicts, and to name the model or count the inputs when an
     answer is checked or fails.
     """
-    if route_of(request.url.path) is None or not 200 <= response.status_code < 300:
+    route = route_of(request.url.path)
+    if route is None or not 200 <= response.status_code < 300:
         return response
-    if _guarded(request, response):
-        scanner = StreamScanner(request=request)
-        response.stream = guard(response.stream, scanner)
-        response.extensions = {**response.extensions, PARSED_EVENTS: scanner}
-        return response
-    if request.url.path.endswith(_GUARDED_SUFFIXES) and asks_to_stream(request):
-        error = not_a_stream(request, response)
-        if error is not None:
-            response.stream = fail(response.stream, error)
+    if route != "embeddings":  # chat or completions: the routes that stream
+        if _guarded(response):
+            scanner = StreamScanner(request=request)
+            response.stream = guard(response.stream, scanner)
+            response.extensions = {**response.extensions, PARSED_EVENTS: scanner}
             return response
-    return checked(request, response)
+        if asks_to_stream(request):
+            error = not_a_stream(request, response)
+            if error is not None:
+                response.stream = fail(response.stream, error)
+            return response
+    return check_on_read(request, response, route)
 
 
 class GuardedTransport(httpx.BaseTransport):
