@@ -344,7 +344,15 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         if "max_completion_tokens" in body and "max_tokens" not in kwargs:
             # The parent renames it for OpenAI's o1 model names; llama.cpp reads max_tokens.
             body["max_tokens"] = body.pop("max_completion_tokens")
-        if body.get("stream") and "stream_options" not in body:
-            body["stream_options"] = {"include_usage": True}
         # llama.cpp's own settings (top_k, min_p, grammar, ...) travel in extra_body.
-        return compat.with_extra_body(body)
+        body = compat.with_extra_body(body)
+        extra = body.get("extra_body")
+        if (
+            body.get("stream")
+            and "stream_options" not in body
+            and (extra is None or (isinstance(extra, dict) and "stream_options" not in extra))
+        ):
+            # The same field on the wire, sent from extra_body: the SDK would otherwise
+            # run its TypedDict transform over this constant on every call (~30 us).
+            body["extra_body"] = {**(extra or {}), "stream_options": {"include_usage": True}}
+        return body

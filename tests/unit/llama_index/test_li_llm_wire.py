@@ -128,6 +128,13 @@ def test_caller_stream_options_win(swap: FakeSwap) -> None:
     assert body["stream_options"] == {"include_usage": False}
     llm.chat(USER)  # stream_options is dropped when not streaming
     assert "stream_options" not in swap.last("/v1/chat/completions")[1]
+    given = LlamaSwap(
+        model="qwen",
+        dsn=swap.dsn,
+        additional_kwargs={"extra_body": {"stream_options": {"include_usage": False}}},
+    )
+    list(given.stream_chat(USER))
+    assert swap.last("/v1/chat/completions")[1]["stream_options"] == {"include_usage": False}
 
 
 async def test_async_chat_complete_and_streams(swap: FakeSwap) -> None:
