@@ -22,6 +22,7 @@ import binascii
 import functools
 import json
 import re
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -311,29 +312,37 @@ def checked(request: httpx.Request, response: httpx.Response) -> httpx.Response:
     route = route_of(request.url.path)
     if route is None or not 200 <= response.status_code < 300 or asks_to_stream(request):
         return response
-    return check_route(request, response, route, response.headers.get("content-type", ""))
+    return check_on_read(request, response, route)
 
 
-def check_route(
-    request: httpx.Request, response: httpx.Response, route: str, content_type: str
-) -> CheckedResponse:
-    """``response``, a 2xx non-stream answer of ``route``, made a :class:`CheckedResponse`.
+def check_on_read(request: httpx.Request, response: httpx.Response, route: str) -> CheckedResponse:
+    """``response``, a 2xx non-stream answer to ``route``, as a :class:`CheckedResponse`.
 
-    For a caller that has already told the route and ``content_type`` (the answer's
-    ``Content-Type``, or ``""``) and that no stream was asked for. The answer is turned in
-    place (its class and, for a non-JSON type, its ``Content-Type``): its body has not
-    been read, so nothing is copied.
+    For a caller that has made :func:`checked`'s tests already. The response is retyped
+    in place (its headers, stream and extensions stay its own) rather than copied into a
+    new one: every chat and embeddings answer comes through here.
     """
-    original = content_type
-    if not _is_json_type(original):
-        response.headers["content-type"] = "application/json"
-    response.__class__ = CheckedResponse
-    assert isinstance(response, CheckedResponse)
-    response.request = request
-    response.route = route
-    response.original_content_type = original
-    response.subject = _Subject(request)
-    return response
+    original = response.headers.get("content-type", "")
+    if type(response) is httpx.Response:
+        if not _is_json_type(original):
+            response.headers["content-type"] = "application/json"
+        response.__class__ = CheckedResponse
+        wrapped = typing.cast(CheckedResponse, response)
+    else:  # a transport's own Response subclass: copied, as its layout may differ
+        headers = response.headers.copy()
+        if not _is_json_type(original):
+            headers["content-type"] = "application/json"
+        wrapped = CheckedResponse(
+            status_code=response.status_code,
+            headers=headers,
+            stream=response.stream,
+            extensions=response.extensions,
+            request=request,
+        )
+    wrapped.route = route
+    wrapped.original_content_type = original
+    wrapped.subject = _Subject(request)
+    return wrapped
 
 
 def subject_for(request: httpx.Request, model: str | None = None) -> _Subject:

@@ -20,6 +20,7 @@ the same name, so ``except llamaswap.NotFoundError`` catches every flavour.
 from __future__ import annotations
 
 import functools
+import itertools
 import typing
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ from llamaswap._wire import (
 from llamaswap.answer_checks import request_json
 from llamaswap.loading import LOADING_FIELD, loading_text
 from llamaswap.stream_guard import PARSED_EVENTS
+
+_END = (b"",)  # one more turn after the last chunk: the events of the stream's end
 
 LIST_TIMEOUT = 10.0
 """Bound on ``GET /v1/models`` when naming the served ids in an error (it never loads)."""
@@ -208,14 +211,21 @@ class ClosingStream(openai.Stream[_T]):
             self.close()
 
     def _iter_events(self) -> Iterator[ServerSentEvent]:
-        parsed = self.response.extensions.get(PARSED_EVENTS)
-        for sse in super()._iter_events():
-            if parsed:  # see _ParsedEvent; inline, as it runs per chunk
-                head, data = parsed[0][0], sse.data
-                if head == data or head == data.strip():
-                    sse.__class__ = _ParsedEvent
-                    sse._value = parsed.popleft()[1]  # type: ignore[attr-defined]
-            yield sse
+        response = self.response
+        scanner = response.extensions.get(PARSED_EVENTS)
+        if scanner is None or response.is_stream_consumed:
+            yield from super()._iter_events()
+            return
+        # The guard frames and decodes every event as it reads the bytes (see
+        # _ParsedEvent): take its events after each chunk instead of doing both again.
+        parsed = scanner.claim()
+        take = parsed.popleft
+        for _ in itertools.chain(response.iter_raw(), _END):
+            while parsed:
+                text, value = take()
+                if value is None:  # [DONE]: the SDK stops here
+                    return
+                yield _ParsedEvent(text, value)
 
 
 class ClosingAsyncStream(openai.AsyncStream[_T]):
@@ -229,26 +239,44 @@ class ClosingAsyncStream(openai.AsyncStream[_T]):
             await self.close()
 
     async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
-        parsed = self.response.extensions.get(PARSED_EVENTS)
-        async for sse in super()._iter_events():
-            if parsed:  # see _ParsedEvent; inline, as it runs per chunk
-                head, data = parsed[0][0], sse.data
-                if head == data or head == data.strip():
-                    sse.__class__ = _ParsedEvent
-                    sse._value = parsed.popleft()[1]  # type: ignore[attr-defined]
-            yield sse
+        response = self.response
+        scanner = response.extensions.get(PARSED_EVENTS)
+        if scanner is None or response.is_stream_consumed:
+            async for sse in super()._iter_events():
+                yield sse
+            return
+        parsed = scanner.claim()  # see ClosingStream._iter_events
+        take = parsed.popleft
+        chunks, more = response.aiter_raw(), True
+        while more:
+            try:
+                await anext(chunks)
+            except StopAsyncIteration:
+                more = False  # one more turn: the events of the stream's end
+            while parsed:
+                text, value = take()
+                if value is None:  # [DONE]: the SDK stops here
+                    return
+                yield _ParsedEvent(text, value)
 
 
 class _ParsedEvent(ServerSentEvent):
-    """An SDK event whose JSON the stream guard already decoded (each JSON once).
+    """An SDK event built from the stream guard's parse (each stream framed and decoded once).
 
-    The guard and the SDK read the same bytes in the same order, so the guard's oldest
-    waiting event is the SDK's next one; anything else (a reader that fell far behind)
-    decodes as the SDK does. The streams' ``_iter_events`` retype the SDK's event in
-    place: it runs per chunk, and a copy costs more than the parse it saves.
+    The guard (:mod:`llamaswap.stream_guard`) splits the lines of a completion stream and
+    decodes and checks every ``data:`` event; the streams' ``_iter_events`` hand those on
+    instead of running the SDK's own line splitting and ``json.loads`` per event. A
+    completion stream's events carry only ``data`` (``event``, ``id`` and ``retry`` are
+    for the SDK's Assistants events, on routes the guard does not watch).
     """
 
-    _value: Any
+    _event = None
+    _id = None
+    _retry = None
+
+    def __init__(self, data: str, value: Any) -> None:
+        self._data = data
+        self._value = value
 
     def json(self) -> Any:
         return self._value

@@ -26,7 +26,7 @@ import httpx
 from llamaswap._wire import load_error
 from llamaswap.answer_checks import (
     asks_to_stream,
-    check_route,
+    check_on_read,
     check_stream_event,
     not_a_stream,
     route_of,
@@ -38,10 +38,10 @@ from llamaswap.errors import (
     UpstreamError,
 )
 
-_COMPLETION_ROUTES = frozenset(("chat", "completions"))  # the routes that stream
 _KEEP_PARSED = 256
 PARSED_EVENTS = "llamaswap.parsed_events"
-"""The ``response.extensions`` key under which a guarded stream's parsed events wait."""
+"""The ``response.extensions`` key of a guarded stream's :class:`StreamScanner`, whose
+parsed events a reader can take instead of splitting and decoding the stream again."""
 
 
 class StreamScanner:
@@ -54,8 +54,9 @@ class StreamScanner:
         self.finished = False
         self.events = 0
         self._partial = b""
-        # Each event as parsed here, for the OpenAI SDK streams of openai_compat to take
-        # instead of decoding it again; bounded, since a raw httpx reader takes none.
+        # Each event as parsed here (``[DONE]`` as a ``None`` parse), for the OpenAI SDK
+        # streams of openai_compat to take instead of framing and decoding the stream
+        # again; bounded until a reader claims it, since a raw httpx reader takes none.
         self.parsed: deque[tuple[bytes | str, Any]] = deque(maxlen=_KEEP_PARSED)
 
     @property
@@ -67,6 +68,18 @@ class StreamScanner:
     def complete(self) -> bool:
         """Whether the stream has said it is over (``[DONE]`` or a finish reason)."""
         return self.done or self.finished
+
+    def claim(self) -> deque[tuple[bytes | str, Any]]:
+        """The parsed events, unbounded from now on, for one reader that empties it.
+
+        Each entry is ``(data text, parsed event)`` in stream order, and ``[DONE]`` is
+        ``("[DONE]", None)``. A reader that takes the entries after each chunk it reads
+        sees every event (a chunk may hold more than the unclaimed bound); the events of
+        a last line without its newline arrive when the stream ends.
+        """
+        if self.parsed.maxlen is not None:
+            self.parsed = deque(self.parsed)
+        return self.parsed
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes; raises at once if llama-swap appended an error."""
@@ -102,6 +115,7 @@ class StreamScanner:
         self.events += 1
         if payload == b"[DONE]":
             self.done = True
+            self.parsed.append(("[DONE]", None))
             return
         try:  # decoded here, once: the SDK's events are text to compare with
             text: bytes | str = payload.decode()
@@ -132,6 +146,13 @@ class StreamScanner:
             status_code=500,
             body=text,
         )
+
+
+def _guarded(response: httpx.Response) -> bool:
+    """Whether an answer to a completion route is a stream to watch."""
+    return response.status_code == 200 and response.headers.get("content-type", "").startswith(
+        "text/event-stream"
+    )
 
 
 def _cut(scanner: StreamScanner, exc: httpx.TransportError) -> IncompleteResponseError:
@@ -219,24 +240,21 @@ def _inspect(
     non-stream answer contradicts, and to name the model or count the inputs when an
     answer is checked or fails.
     """
-    if not 200 <= response.status_code < 300:
-        return response
     route = route_of(request.url.path)
-    if route is None:
+    if route is None or not 200 <= response.status_code < 300:
         return response
-    content_type = response.headers.get("content-type", "")
-    if route in _COMPLETION_ROUTES:
-        if response.status_code == 200 and content_type.startswith("text/event-stream"):
+    if route != "embeddings":  # chat or completions: the routes that stream
+        if _guarded(response):
             scanner = StreamScanner(request=request)
             response.stream = guard(response.stream, scanner)
-            response.extensions = {**response.extensions, PARSED_EVENTS: scanner.parsed}
+            response.extensions = {**response.extensions, PARSED_EVENTS: scanner}
             return response
         if asks_to_stream(request):
             error = not_a_stream(request, response)
             if error is not None:
                 response.stream = fail(response.stream, error)
             return response
-    return check_route(request, response, route, content_type)
+    return check_on_read(request, response, route)
 
 
 class GuardedTransport(httpx.BaseTransport):

@@ -120,3 +120,110 @@ def test_private_sse_hooks_the_parse_rides_on_still_exist() -> None:
         assert callable(getattr(cls, "_iter_events", None)), f"{cls.__name__}._iter_events is gone"
     sse = ServerSentEvent(event=None, data='{"a": 1}', id=None, retry=None)
     assert sse.json() == {"a": 1}
+
+
+# -- the guard frames the stream once: the SDK's own line splitting is not run again --
+
+
+def _chunk_of(count: int) -> list[bytes]:
+    """``count`` events, the finishing one, and ``[DONE]``, all in one network chunk."""
+    return [
+        b"".join(_event(i, None) for i in range(count))
+        + _event(count, "stop")
+        + b"data: [DONE]\n\n"
+    ]
+
+
+@pytest.fixture
+def sdk_framed(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many lines the SDK's own SSE decoder reads."""
+    from openai._streaming import SSEDecoder
+
+    counts: Counter[str] = Counter()
+    real = SSEDecoder.decode
+
+    def counting(self: SSEDecoder, line: str) -> Any:
+        counts["lines"] += 1
+        return real(self, line)
+
+    monkeypatch.setattr(SSEDecoder, "decode", counting)
+    return counts
+
+
+def test_sync_sdk_stream_takes_the_guards_framing(sdk_framed: Counter[str]) -> None:
+    http = httpx.Client(transport=GuardedTransport(httpx.MockTransport(_handler(_body()))))
+    client = compat.OpenAI(**_kwargs(), http_client=http)
+    chunks = list(client.chat.completions.create(model="m", messages=[], stream=True))
+    assert [c.choices[0].delta.content for c in chunks] == [f"w{i} " for i in range(WORDS + 1)]
+    assert sdk_framed["lines"] == 0
+
+
+async def test_async_sdk_stream_takes_the_guards_framing(sdk_framed: Counter[str]) -> None:
+    transport = AsyncGuardedTransport(httpx.MockTransport(_ahandler(_body())))
+    client = compat.AsyncOpenAI(**_kwargs(), http_client=httpx.AsyncClient(transport=transport))
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+    parts = [c.choices[0].delta.content async for c in stream]
+    assert parts == [f"w{i} " for i in range(WORDS + 1)]
+    assert sdk_framed["lines"] == 0
+
+
+def test_one_chunk_with_more_events_than_the_unclaimed_bound_loses_none() -> None:
+    # A raw httpx reader never takes the parsed events, so the guard keeps a bounded
+    # number; an SDK stream claims them all, however many one read brings.
+    count = 1000
+    http = httpx.Client(transport=GuardedTransport(httpx.MockTransport(_handler(_chunk_of(count)))))
+    client = compat.OpenAI(**_kwargs(), http_client=http)
+    chunks = list(client.chat.completions.create(model="m", messages=[], stream=True))
+    assert [c.choices[0].delta.content for c in chunks] == [f"w{i} " for i in range(count + 1)]
+
+
+async def test_async_one_chunk_with_more_events_than_the_unclaimed_bound_loses_none() -> None:
+    count = 1000
+    transport = AsyncGuardedTransport(httpx.MockTransport(_ahandler(_chunk_of(count))))
+    client = compat.AsyncOpenAI(**_kwargs(), http_client=httpx.AsyncClient(transport=transport))
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+    parts = [c.choices[0].delta.content async for c in stream]
+    assert parts == [f"w{i} " for i in range(count + 1)]
+
+
+def test_events_after_done_are_not_chunks() -> None:
+    # As the SDK itself does: [DONE] ends the stream, whatever follows it.
+    body = [*_body(), _event(99, None)]
+    http = httpx.Client(transport=GuardedTransport(httpx.MockTransport(_handler(body))))
+    client = compat.OpenAI(**_kwargs(), http_client=http)
+    chunks = list(client.chat.completions.create(model="m", messages=[], stream=True))
+    assert [c.choices[0].delta.content for c in chunks] == [f"w{i} " for i in range(WORDS + 1)]
+
+
+def test_a_last_event_without_its_newline_is_a_chunk() -> None:
+    # The guard reads a last line without its newline when the stream ends (it may be
+    # the finishing event, which makes the answer complete): the stream yields it too.
+    body = [*_body(complete=False), _event(WORDS, "stop").rstrip(b"\n")]
+    http = httpx.Client(transport=GuardedTransport(httpx.MockTransport(_handler(body))))
+    client = compat.OpenAI(**_kwargs(), http_client=http)
+    chunks = list(client.chat.completions.create(model="m", messages=[], stream=True))
+    assert [c.choices[0].finish_reason for c in chunks][-1] == "stop"
+    assert len(chunks) == WORDS + 1
+
+
+def test_an_unguarded_client_streams_through_the_sdks_own_decoder(
+    sdk_framed: Counter[str],
+) -> None:
+    http = httpx.Client(transport=httpx.MockTransport(_handler(_body())))
+    client = compat.OpenAI(**_kwargs(), http_client=http)
+    chunks = list(client.chat.completions.create(model="m", messages=[], stream=True))
+    assert [c.choices[0].delta.content for c in chunks] == [f"w{i} " for i in range(WORDS + 1)]
+    assert sdk_framed["lines"] > 0
+
+
+async def test_async_unguarded_client_streams_through_the_sdks_own_decoder(
+    sdk_framed: Counter[str],
+) -> None:
+    client = compat.AsyncOpenAI(
+        **_kwargs(),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(_ahandler(_body()))),
+    )
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+    parts = [c.choices[0].delta.content async for c in stream]
+    assert parts == [f"w{i} " for i in range(WORDS + 1)]
+    assert sdk_framed["lines"] > 0

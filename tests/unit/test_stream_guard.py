@@ -180,3 +180,24 @@ def test_a_bad_json_answer_names_the_model_of_the_request() -> None:
         response = client.post("http://swap/v1/chat/completions", json={"model": "qwen"})
         with pytest.raises(ResponseDecodeError, match="for model 'qwen' has no 'choices' list"):
             response.json()
+
+
+class _OwnResponse(httpx.Response):
+    """A Response subclass a caller's own transport might return."""
+
+    __slots__ = ()
+
+
+@pytest.mark.parametrize("response_class", [httpx.Response, _OwnResponse])
+def test_an_html_answer_is_a_decode_error_naming_its_content_type(
+    response_class: type[httpx.Response],
+) -> None:
+    def html(request: httpx.Request) -> httpx.Response:
+        return response_class(200, headers={"content-type": "text/html"}, content=b"<h1>hi</h1>")
+
+    transport = GuardedTransport(httpx.MockTransport(html))
+    with httpx.Client(transport=transport) as client:
+        response = client.post("http://swap/v1/chat/completions", json={"model": "qwen"})
+        assert response.headers["content-type"] == "application/json"  # so the SDK parses it
+        with pytest.raises(ResponseDecodeError, match="with Content-Type text/html instead"):
+            response.json()

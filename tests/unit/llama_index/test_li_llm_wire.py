@@ -128,6 +128,13 @@ def test_caller_stream_options_win(swap: FakeSwap) -> None:
     assert body["stream_options"] == {"include_usage": False}
     llm.chat(USER)  # stream_options is dropped when not streaming
     assert "stream_options" not in swap.last("/v1/chat/completions")[1]
+    given = LlamaSwap(
+        model="qwen",
+        dsn=swap.dsn,
+        additional_kwargs={"extra_body": {"stream_options": {"include_usage": False}}},
+    )
+    list(given.stream_chat(USER))
+    assert swap.last("/v1/chat/completions")[1]["stream_options"] == {"include_usage": False}
 
 
 async def test_async_chat_complete_and_streams(swap: FakeSwap) -> None:
@@ -318,6 +325,16 @@ def test_async_sdk_client_follows_the_event_loop() -> None:
     first, second = asyncio.run(pools()), asyncio.run(pools())
     assert first[1] is second[1] is llm.provider.sdk_async_http_client()
     assert first[2] is not second[2]  # each loop its own pool
+
+
+def test_sdk_clients_are_made_once_unless_reuse_client_is_off(swap: FakeSwap) -> None:
+    llm = LlamaSwap(model="qwen", dsn=swap.dsn)
+    assert llm._get_client() is llm._get_client()
+    llm.chat([ChatMessage(role="user", content="hi")])
+    assert llm._get_client() is llm._get_client()
+    fresh = LlamaSwap(model="qwen", dsn=swap.dsn, reuse_client=False)
+    assert fresh._get_client() is not fresh._get_client()
+    assert fresh._get_aclient() is not fresh._get_aclient()
 
 
 def test_reuse_client_false_never_gets_the_shared_pool(swap: FakeSwap) -> None:
