@@ -141,13 +141,7 @@ def _model_info(sent: Any, url: str) -> ModelInfo:
     A listing is parsed on every ``list_models`` and model lookup, and every field is
     already typed here, so the checks ``__init__`` would run are skipped.
     """
-    item = dict(sent) if _is_mapping(sent) else None
-    if item is None or not isinstance(item.get("id"), str):
-        raise ResponseDecodeError(
-            f"GET /v1/models returned a record without a string 'id': {_short(sent)}",
-            url=url,
-            body=_short(sent),
-        )
+    item = _record(sent, "id", "GET /v1/models", url)
     get = item.get
     meta = _mapping(get("meta"))
     swap_meta = meta.get("llamaswap")
@@ -179,6 +173,18 @@ def _model_info(sent: Any, url: str) -> ModelInfo:
     return record
 
 
+def _record(sent: Any, key: str, where: str, url: str) -> dict[str, Any]:
+    """A copy of one listed record, which must be an object with a string ``key``."""
+    item = dict(sent) if _is_mapping(sent) else None
+    if item is None or not isinstance(item.get(key), str):
+        raise ResponseDecodeError(
+            f"{where} returned a record without a string {key!r}: {_short(sent)}",
+            url=url,
+            body=_short(sent),
+        )
+    return item
+
+
 def parse_running(body: Any, *, url: str = "") -> list[RunningModel]:
     """Turn a ``/running`` body into :class:`RunningModel` records."""
     items = _list_field(body, "running", url=url, what="GET /running")
@@ -191,13 +197,7 @@ def _running_model(sent: Any, url: str) -> RunningModel:
     ``running()`` is polled (waiting on a load, dashboards), and every field is typed
     here, so ``__post_init__``'s state normalisation has nothing left to do.
     """
-    item = dict(sent) if _is_mapping(sent) else None
-    if item is None or not isinstance(item.get("model"), str):
-        raise ResponseDecodeError(
-            f"GET /running returned a record without a string 'model': {_short(sent)}",
-            url=url,
-            body=_short(sent),
-        )
+    item = _record(sent, "model", "GET /running", url)
     get = item.get
     word = _str(get("state"))
     ttl = get("ttl")
