@@ -323,15 +323,14 @@ def check_on_read(request: httpx.Request, response: httpx.Response, route: str) 
     new one: every chat and embeddings answer comes through here.
     """
     original = response.headers.get("content-type", "")
-    if type(response) is httpx.Response:
-        if not _is_json_type(original):
-            response.headers["content-type"] = "application/json"
+    in_place = type(response) is httpx.Response  # a subclass is copied: its layout may differ
+    headers = response.headers if in_place else response.headers.copy()
+    if not _is_json_type(original):
+        headers["content-type"] = "application/json"
+    if in_place:
         response.__class__ = CheckedResponse
         wrapped = typing.cast(CheckedResponse, response)
-    else:  # a transport's own Response subclass: copied, as its layout may differ
-        headers = response.headers.copy()
-        if not _is_json_type(original):
-            headers["content-type"] = "application/json"
+    else:
         wrapped = CheckedResponse(
             status_code=response.status_code,
             headers=headers,

@@ -248,9 +248,7 @@ def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
 
 
 def _mapping(value: Any) -> dict[str, Any]:
-    if type(value) is dict:  # JSON's: the common case, without a second call
-        return dict(value)
-    return dict(value) if isinstance(value, Mapping) else {}
+    return dict(value) if _is_mapping(value) else {}
 
 
 def _strings(value: Any) -> tuple[str, ...]:

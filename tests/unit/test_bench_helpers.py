@@ -147,12 +147,18 @@ class _FakeClocks:
         return fn
 
 
+@pytest.fixture
+def clocks(monkeypatch: pytest.MonkeyPatch) -> _FakeClocks:
+    """The harness's wall and CPU clocks, advanced only by the timed callables."""
+    fake = _FakeClocks()
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: fake.wall)
+    monkeypatch.setattr(time, "process_time_ns", lambda: fake.cpu)
+    return fake
+
+
 def test_rotation_alternates_call_by_call_and_keeps_each_sides_own_time(
-    monkeypatch: pytest.MonkeyPatch,
+    clocks: _FakeClocks,
 ) -> None:
-    clocks = _FakeClocks()
-    monkeypatch.setattr(time, "perf_counter_ns", lambda: clocks.wall)
-    monkeypatch.setattr(time, "process_time_ns", lambda: clocks.cpu)
     order: list[str] = []
     ours = clocks.call("ours", 3_000, 1_000, order)
     peer = clocks.call("peer", 2_000, 500, order)
@@ -168,11 +174,8 @@ def test_rotation_alternates_call_by_call_and_keeps_each_sides_own_time(
 
 
 def test_a_round_keeps_the_median_call_and_the_mean_keeps_the_slow_one(
-    monkeypatch: pytest.MonkeyPatch,
+    clocks: _FakeClocks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clocks = _FakeClocks()
-    monkeypatch.setattr(time, "perf_counter_ns", lambda: clocks.wall)
-    monkeypatch.setattr(time, "process_time_ns", lambda: clocks.cpu)
     monkeypatch.setattr(harness, "_calibrate", lambda fn, target, most: 3)  # 3 calls a side
     monkeypatch.setattr(harness, "_freeze", lambda: None)
     walls = iter([1_000, 1_000, 50_000])  # the third of our calls catches a stolen stretch
@@ -188,10 +191,7 @@ def test_a_round_keeps_the_median_call_and_the_mean_keeps_the_slow_one(
     assert result.mean_ratio == pytest.approx(52_000 / 3_000)
 
 
-def test_rotate_times_every_side_in_every_turn(monkeypatch: pytest.MonkeyPatch) -> None:
-    clocks = _FakeClocks()
-    monkeypatch.setattr(time, "perf_counter_ns", lambda: clocks.wall)
-    monkeypatch.setattr(time, "process_time_ns", lambda: clocks.cpu)
+def test_rotate_times_every_side_in_every_turn(clocks: _FakeClocks) -> None:
     order: list[str] = []
     fns = {n: clocks.call(n, w, 0, order) for n, w in (("a", 1_000), ("b", 2_000), ("c", 4_000))}
     run = harness._rotation(list(fns.values()), 3, 0)
