@@ -10,6 +10,7 @@ live loop and closed while that loop shuts down (``asyncio.run`` and most runner
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import ssl
@@ -274,4 +275,6 @@ async def _close_at_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, 
 
 
 async def _start(agen: AsyncGenerator[None, None]) -> None:
-    await agen.__anext__()
+    # closed (aclose) before the loop ran this task: nothing left to register
+    with contextlib.suppress(StopAsyncIteration):
+        await agen.__anext__()

@@ -172,3 +172,22 @@ def test_llama_index_classes_across_loops_and_threads_leave_no_resource_warning(
 
         across_loops_and_threads(calls, 10)
     assert answers == ["assistant: hi"] * 24
+
+
+def test_aclose_before_the_loop_runs_again_reports_no_task_error() -> None:
+    """Closing the provider right after its first async client, before any other await."""
+    opened: list[CountingTransport] = []
+    provider = provider_with(opened)
+    reported: list[dict[str, Any]] = []
+
+    async def open_then_close() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reported.append(ctx))
+        assert not provider.async_http_client.is_closed
+        await provider.aclose()
+        for _ in range(3):  # let the loop run the closer's start task
+            await asyncio.sleep(0)
+
+    asyncio.run(open_then_close())
+    gc.collect()
+    assert opened and all(t.closed for t in opened)
+    assert [ctx.get("message") for ctx in reported] == []
