@@ -42,7 +42,7 @@ class Env:
     rounds: int = 30
     batch_seconds: float = 0.12
     warmup: int = 20
-    concurrency_rounds: int = 9  # each client in each of the 3 turn positions three times
+    concurrency_rounds: int = 16  # round_order balances who goes first over every 4 rounds
     concurrency_levels: tuple[int, ...] = (1, 16, 64, 256)
     import_rounds: int = 6
     memory_first: int = 500

@@ -1,10 +1,13 @@
-"""Many requests in flight: throughput and per-request latency against two peers.
+"""Many requests in flight: throughput and per-request latency, each of ours beside its peer.
 
 Each burst launches ``level`` chat calls at once with ``asyncio.gather`` (what
-``ChatLlamaSwap.abatch`` does underneath) and times every call and the whole burst; the
-three clients (ours, plain ``ChatOpenAI``, a raw ``AsyncOpenAI``) take turns, the order
-rotating every round. Errors are counted by kind: llama-swap's own 429 beyond a model's
-``concurrencyLimit`` is expected behaviour, anything else is a failure.
+``ChatLlamaSwap.abatch`` does underneath) and times every call and the whole burst. Two
+pairs, each of ours against its nearest peer: ``ChatLlamaSwap`` against plain
+``ChatOpenAI``, and the provider's ``async_openai_client()`` against a raw
+``AsyncOpenAI``. In every round each pair runs back to back, who goes first flipping, so a
+pair's two bursts see the same machine; the throughput ratio is the median over the
+rounds of those paired ratios. Errors are counted by kind: llama-swap's own 429 beyond a
+model's ``concurrencyLimit`` is expected behaviour, anything else is a failure.
 """
 
 from __future__ import annotations
@@ -24,10 +27,21 @@ from langchain_openai import ChatOpenAI
 
 from bench.harness import run_async
 from langchain_llamaswap import ChatLlamaSwap
+from llamaswap import LlamaSwapProvider
 
 CallFn = Callable[[], Awaitable[object]]
 LEVELS = (1, 16, 64, 256)
-CLIENTS = ("ChatLlamaSwap", "ChatOpenAI", "AsyncOpenAI")
+SDK = "async_openai_client()"  # the provider's own AsyncOpenAI, on its pool
+PAIRS = (("ChatLlamaSwap", "ChatOpenAI"), (SDK, "AsyncOpenAI"))  # (ours, its nearest peer)
+CLIENTS = tuple(name for pair in PAIRS for name in pair)
+
+
+def round_order(r: int) -> tuple[str, ...]:
+    """Round ``r``'s turn order: each pair back to back, who goes first flipping every
+    round and which pair goes first every other round (balanced over four rounds)."""
+    pairs = PAIRS if r % 2 == 0 else PAIRS[::-1]
+    flip = (r // 2 + r) % 2 == 1
+    return tuple(name for ours, peer in pairs for name in ((peer, ours) if flip else (ours, peer)))
 
 
 @dataclass
@@ -53,6 +67,7 @@ class LevelStats:
     rps_low: float = 0.0  # the slowest and fastest round: bursts on a shared 2-core rig
     rps_high: float = 0.0  # are bimodal (some stall), so the spread is shown with the median
     cpu_per_request: float = 0.0  # client CPU seconds per request, median over rounds
+    round_rps: list[float] = field(default_factory=list)  # per round, in round order
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +80,7 @@ class LevelStats:
             "rps_low": self.rps_low,
             "rps_high": self.rps_high,
             "cpu_per_request": self.cpu_per_request,
+            "round_rps": self.round_rps,
         }
 
 
@@ -124,13 +140,20 @@ def summarise(client: str, level: int, bursts: list[Burst]) -> LevelStats:
         rps_low=min(rates),
         rps_high=max(rates),
         cpu_per_request=statistics.median(cpu),
+        round_rps=rates,
     )
+
+
+def paired_ratios(ours: LevelStats, peer: LevelStats) -> list[float]:
+    """Ours / peer throughput of each round (the two bursts ran back to back)."""
+    return [a / b for a, b in zip(ours.round_rps, peer.round_rps, strict=True) if b]
 
 
 def measure(
     base_url: str, dsn: str, model: str, *, levels: tuple[int, ...] = LEVELS, rounds: int = 4
 ) -> list[LevelStats]:
-    """Every client at every level, ``rounds`` bursts each, rotating the order."""
+    """Every client at every level: one untimed burst each, then ``rounds`` timed bursts
+    each in :func:`round_order`."""
 
     async def run() -> list[LevelStats]:
         messages: list[BaseMessage] = [HumanMessage("Say something short.")]
@@ -143,6 +166,9 @@ def measure(
             stream_usage=True,
         )
         raw = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="x", max_retries=0)
+        provider = LlamaSwapProvider(dsn)
+        sdk = provider.async_openai_client()
+        content = "Say something short."
 
         async def a() -> object:
             return await ours.ainvoke(messages)
@@ -151,24 +177,32 @@ def measure(
             return await peer.ainvoke(messages)
 
         async def c() -> object:
-            return await raw.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": "Say something short."}]
+            return await sdk.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": content}]
             )
 
-        fns: dict[str, CallFn] = dict(zip(CLIENTS, (a, b, c), strict=True))
+        async def d() -> object:
+            return await raw.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": content}]
+            )
+
+        fns: dict[str, CallFn] = dict(zip(CLIENTS, (a, b, c, d), strict=True))
         stats: list[LevelStats] = []
         try:
             for name in CLIENTS:  # open every pool to full width before timing
                 await burst(fns[name], max(levels))
             for level in levels:
+                for name in CLIENTS:  # the first bursts at a new width run slow for everyone
+                    await burst(fns[name], level)
                 bursts: dict[str, list[Burst]] = {name: [] for name in CLIENTS}
                 for r in range(rounds):
-                    order = CLIENTS[r % 3 :] + CLIENTS[: r % 3]
-                    for name in order:
+                    for name in round_order(r):
                         bursts[name].append(await burst(fns[name], level))
                 stats.extend(summarise(name, level, bursts[name]) for name in CLIENTS)
         finally:
             await raw.close()
+            await sdk.close()
+            await provider.aclose()
         return stats
 
     return run_async(run())

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({info['cpu_model']}); load {info['loadavg'][0]:.2f} -> {info['loadavg_after'][0]:.2f}; "
         f"{info['wall_seconds']} s"
     )
-    path = write_json(args.out, outcome.results, info, settings)
+    path = write_json(args.out, outcome.results, info, settings, outcome.levels)
     print(f"written: {path}")
     results_path = args.results
     if results_path is None and not args.quick and not args.only:

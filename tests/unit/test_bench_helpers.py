@@ -16,11 +16,20 @@ import openai
 import pytest
 
 from bench import harness
-from bench.concurrency import Burst, error_kind, summarise
+from bench.concurrency import (
+    CLIENTS,
+    PAIRS,
+    SDK,
+    Burst,
+    LevelStats,
+    error_kind,
+    round_order,
+    summarise,
+)
 from bench.harness import Result, Spread
 from bench.imports import child_env, time_import
 from bench.memory import NOISE_BYTES, growth_ok, rss_bytes
-from bench.report import ratio_checks, throughput_checks
+from bench.report import langchain_share, ratio_checks, throughput_checks
 
 
 def test_rss_bytes_reads_vmrss_in_kib(tmp_path: Path) -> None:
@@ -92,14 +101,55 @@ def test_throughput_check_fails_on_any_error_but_429() -> None:
     assert not bad.passed and "ReadTimeout" in bad.detail
 
 
-def test_throughput_against_the_raw_sdk_names_what_plain_chatopenai_reached() -> None:
-    ours = summarise("ChatLlamaSwap", 64, [Burst(1.0, [0.1] * 60, {})])
-    plain = summarise("ChatOpenAI", 64, [Burst(1.0, [0.1] * 60, {})])
-    raw = summarise("AsyncOpenAI", 64, [Burst(1.0, [0.1] * 80, {})])
-    vs_plain, vs_raw = throughput_checks([ours, plain, raw])
-    assert vs_plain.passed and "ChatOpenAI / AsyncOpenAI" not in vs_plain.detail
-    assert not vs_raw.passed and vs_raw.measured == "0.75"
-    assert vs_raw.detail.endswith("ChatOpenAI / AsyncOpenAI in the same run: 0.75")
+def _rounds(client: str, rates: list[float]) -> LevelStats:
+    """A client's bursts of 100 calls at 64 in flight, one per round at these req/s."""
+    return summarise(client, 64, [Burst(100 / r, [0.1] * 100, {}) for r in rates])
+
+
+def test_throughput_targets_pair_each_of_ours_with_its_nearest_peer() -> None:
+    stats = [
+        _rounds("ChatLlamaSwap", [60.0]),
+        _rounds("ChatOpenAI", [60.0]),
+        _rounds(SDK, [80.0]),
+        _rounds("AsyncOpenAI", [80.0]),
+    ]
+    checks = throughput_checks(stats)
+    assert [c.name for c in checks] == [
+        "throughput, 64 in flight: ChatLlamaSwap / ChatOpenAI",
+        f"throughput, 64 in flight: {SDK} / AsyncOpenAI",
+    ]
+    assert all(c.passed and c.measured == "1.00" for c in checks)
+
+
+def test_throughput_ratio_is_the_median_of_same_round_ratios() -> None:
+    """Rounds where both sides of a pair stalled pair up, instead of skewing the medians."""
+    ours = _rounds("ChatLlamaSwap", [100.0, 100.0, 30.0, 30.0])
+    peer = _rounds("ChatOpenAI", [105.0, 105.0, 28.0, 28.0])
+    assert (ours.rps, peer.rps) == (65.0, 66.5)  # medians alone would give 0.98
+    (check,) = throughput_checks([ours, peer])
+    assert check.measured == "1.01"  # median of 0.95, 0.95, 1.07, 1.07
+    assert "paired IQR 0.95-1.07" in check.detail
+
+
+def test_langchain_share_sets_both_langchain_clients_against_the_raw_sdk() -> None:
+    stats = [
+        _rounds("ChatLlamaSwap", [70.0, 72.0]),
+        _rounds("ChatOpenAI", [75.0, 72.0]),
+        _rounds("AsyncOpenAI", [100.0, 90.0]),
+    ]
+    table = langchain_share(stats)
+    assert table.splitlines()[-1].startswith("| 64 | 0.78 | 0.75 |")
+    assert langchain_share(stats[:2]) == "(not measured)"
+
+
+def test_round_order_runs_each_pair_back_to_back_and_balances_who_goes_first() -> None:
+    orders = [round_order(r) for r in range(4)]
+    for order in orders:
+        assert sorted(order) == sorted(CLIENTS)
+        for ours, peer in PAIRS:
+            assert abs(order.index(ours) - order.index(peer)) == 1
+    for client in CLIENTS:
+        assert sorted(order.index(client) for order in orders) == [0, 1, 2, 3]
 
 
 def test_import_bench_children_write_bytecode_outside_the_source_tree(
@@ -126,7 +176,7 @@ def test_concurrency_summary_keeps_the_round_spread_and_client_cpu_per_request()
     ours = summarise("ChatLlamaSwap", 64, [slow, fast, mid])
     assert (ours.rps_low, ours.rps, ours.rps_high) == (32.0, 62.0, 128.0)
     assert ours.cpu_per_request == 0.005  # median of 10 ms, 5 ms, 5 ms (429s count)
-    peer = summarise("ChatOpenAI", 64, [Burst(1.0, [0.1] * 64, {}, cpu=0.64)])
+    peer = summarise("ChatOpenAI", 64, [Burst(1.0, [0.1] * 64, {}, cpu=0.64)] * 3)
     (check,) = throughput_checks([ours, peer])
     assert "client CPU per request ours / peer 0.50" in check.detail
 
