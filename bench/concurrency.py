@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_openai import ChatOpenAI
@@ -34,6 +35,12 @@ LEVELS = (1, 16, 64, 256)
 SDK = "async_openai_client()"  # the provider's own AsyncOpenAI, on its pool
 PAIRS = (("ChatLlamaSwap", "ChatOpenAI"), (SDK, "AsyncOpenAI"))  # (ours, its nearest peer)
 CLIENTS = tuple(name for pair in PAIRS for name in pair)
+# From this many in flight, each burst starts on expired keep-alive connections: a burst that
+# reuses hundreds of warm connections spends ~20 ms of client CPU per request in httpcore's
+# pool bookkeeping (every client here alike, straight to the upstream too), a fresh one ~4 ms,
+# and which one a burst got depended on when its client last ran.
+FRESH_POOL_LEVEL = 256
+IDLE_GAP = (httpx.Limits().keepalive_expiry or 5.0) + 0.5  # httpx's (the SDK's) 5 s + margin
 
 
 def round_order(r: int) -> tuple[str, ...]:
@@ -64,8 +71,8 @@ class LevelStats:
     p50: float  # per-request latency, seconds, over every request of every round
     p95: float
     errors: dict[str, int] = field(default_factory=dict)
-    rps_low: float = 0.0  # the slowest and fastest round: bursts on a shared 2-core rig
-    rps_high: float = 0.0  # are bimodal (some stall), so the spread is shown with the median
+    rps_low: float = 0.0  # the slowest and fastest round, shown with the median: a shared
+    rps_high: float = 0.0  # 2-core rig runs client, llama-swap and upstream
     cpu_per_request: float = 0.0  # client CPU seconds per request, median over rounds
     round_rps: list[float] = field(default_factory=list)  # per round, in round order
 
@@ -112,6 +119,11 @@ async def burst(fn: CallFn, level: int) -> Burst:
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one() for _ in range(level)))
     return Burst(time.perf_counter() - started, latencies, errors, time.process_time() - cpu)
+
+
+def idle_wait(last_burst_end: float, now: float) -> float:
+    """Seconds to wait so a client's idle connections have expired before its next burst."""
+    return max(0.0, last_burst_end + IDLE_GAP - now)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -189,15 +201,20 @@ def measure(
         fns: dict[str, CallFn] = dict(zip(CLIENTS, (a, b, c, d), strict=True))
         stats: list[LevelStats] = []
         try:
-            for name in CLIENTS:  # open every pool to full width before timing
-                await burst(fns[name], max(levels))
             for level in levels:
-                for name in CLIENTS:  # the first bursts at a new width run slow for everyone
+                # one untimed burst each first: the first at a new width opens the pool's
+                # connections (a pool kept wider than the level costs more bookkeeping per
+                # request, so no client is opened to full width ahead of time)
+                for name in CLIENTS:
                     await burst(fns[name], level)
                 bursts: dict[str, list[Burst]] = {name: [] for name in CLIENTS}
+                last = dict.fromkeys(CLIENTS, time.monotonic())
                 for r in range(rounds):
                     for name in round_order(r):
+                        if level >= FRESH_POOL_LEVEL:
+                            await asyncio.sleep(idle_wait(last[name], time.monotonic()))
                         bursts[name].append(await burst(fns[name], level))
+                        last[name] = time.monotonic()
                 stats.extend(summarise(name, level, bursts[name]) for name in CLIENTS)
         finally:
             await raw.close()

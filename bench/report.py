@@ -241,7 +241,6 @@ def throughput_checks(stats: list[LevelStats], levels: tuple[int, ...] = (64, 25
             low, high = _quartiles(paired)
             detail = f"{ours.rps:.0f} vs {peer.rps:.0f} req/s; paired IQR {low:.2f}-{high:.2f}"
             if ours.cpu_per_request and peer.cpu_per_request:
-                # the client's own work, which stalled bursts do not move
                 cpu = ours.cpu_per_request / peer.cpu_per_request
                 detail += f"; client CPU per request ours / peer {cpu:.2f}"
             if bad:
@@ -426,12 +425,13 @@ def results_markdown(
         "`abatch` does). Two pairs, each of ours beside its nearest peer: `ChatLlamaSwap` and "
         "plain `ChatOpenAI`; the provider's `async_openai_client()` and a raw `AsyncOpenAI`. "
         "In each round a pair's two bursts run back to back, who goes first flipping, and the "
-        "target is the median over the rounds of those paired ratios. On a 2-core machine "
-        "running client, llama-swap and upstream, some bursts stall (llama-swap keeps 10 idle "
-        "upstream connections per model and opens one per request beyond that; the churn costs "
-        "retransmits), so a client's rounds can differ threefold: the slowest and fastest "
-        "round are shown, and client CPU per request is the client's own work, which a "
-        "stall does not move.",
+        "target is the median over the rounds of those paired ratios. At 256 in flight each "
+        "burst starts after its client's idle connections have expired (httpx's 5 s "
+        "keep-alive): a burst that reuses hundreds of warm keep-alive connections costs every "
+        "client alike ~20 ms of CPU per request in httpcore's pool bookkeeping (the same "
+        "straight to the upstream, without llama-swap), a burst on fresh connections ~4 ms, "
+        "and which of the two a burst got depended on when its client last ran. The slowest "
+        "and fastest round are shown beside the median.",
         "",
         concurrency_table(concurrency),
         "",

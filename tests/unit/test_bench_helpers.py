@@ -18,11 +18,13 @@ import pytest
 from bench import harness
 from bench.concurrency import (
     CLIENTS,
+    IDLE_GAP,
     PAIRS,
     SDK,
     Burst,
     LevelStats,
     error_kind,
+    idle_wait,
     round_order,
     summarise,
 )
@@ -247,3 +249,9 @@ def test_rotate_times_every_side_in_every_turn(clocks: _FakeClocks) -> None:
     run = harness._rotation(list(fns.values()), 3, 0)
     assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert [m for m, _ in run.medians] == [1e-6, 2e-6, 4e-6]
+
+
+def test_idle_wait_lets_a_clients_keepalive_connections_expire_before_its_next_burst() -> None:
+    assert idle_wait(100.0, 100.0 + IDLE_GAP + 1.0) == 0.0  # idle long enough already
+    assert idle_wait(100.0, 101.0) == pytest.approx(IDLE_GAP - 1.0)
+    assert (httpx.Limits().keepalive_expiry or 0.0) < IDLE_GAP
