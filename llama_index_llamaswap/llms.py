@@ -364,12 +364,10 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
             body["max_tokens"] = body.pop("max_completion_tokens")
         # llama.cpp's own settings (top_k, min_p, grammar, ...) travel in extra_body.
         body = compat.with_extra_body(body)
+        if not body.get("stream") or "stream_options" in body:
+            return body
         extra = body.get("extra_body")
-        if (
-            body.get("stream")
-            and "stream_options" not in body
-            and (extra is None or (isinstance(extra, dict) and "stream_options" not in extra))
-        ):
+        if extra is None or (isinstance(extra, dict) and "stream_options" not in extra):
             # The same field on the wire, sent from extra_body: the SDK would otherwise
             # run its TypedDict transform over this constant on every call (~30 us).
             body["extra_body"] = {**(extra or {}), "stream_options": {"include_usage": True}}
