@@ -27,7 +27,6 @@ from llamaswap import (
     PLACEHOLDER_API_KEY,
     LlamaSwapError,
     LlamaSwapProvider,
-    ModelInfo,
     NotFoundError,
 )
 from llamaswap import openai_compat as compat
@@ -45,14 +44,16 @@ CONTEXT_RETRY_AFTER = LISTING_MAX_AGE
 class _Lookup:
     """What one ``LlamaSwap`` learnt from llama-swap's listing (see ``_looked_up``)."""
 
-    __slots__ = ("context", "failed_at", "info", "resolved", "warned")
+    __slots__ = ("context", "failed_at", "resolved", "tools", "warned")
 
     def __init__(self) -> None:
         self.context: int | None = None
         self.resolved = False
         self.warned = False
         self.failed_at: float | None = None
-        self.info: ModelInfo | None = None
+        # Whether the listed capabilities include tools; None when they say nothing
+        # (no capabilities config, or no answer yet). Worked out once, at the lookup.
+        self.tools: bool | None = None
 
 
 class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
@@ -188,11 +189,12 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
     @property
     def metadata(self) -> LLMMetadata:
         """LlamaIndex's view of the model; the context window comes from llama-swap."""
+        context_window, function_calling = self._resolved()
         return LLMMetadata(
-            context_window=self.resolved_context_window(),
+            context_window=context_window,
             num_output=self.max_tokens or -1,
             is_chat_model=self.is_chat_model,
-            is_function_calling_model=self.resolved_function_calling(),
+            is_function_calling_model=function_calling,
             model_name=self.model,
         )
 
@@ -206,11 +208,31 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         """
         if self.context_window is not None:
             return int(self.context_window)
-        return self._looked_up().context or FALLBACK_CONTEXT_WINDOW
+        return self._resolved()[0]
+
+    def _resolved(self) -> tuple[int, bool]:
+        """The context window and whether the model calls functions, from one lookup.
+
+        LlamaIndex reads ``metadata`` three times per call: the rules of
+        :meth:`resolved_context_window` and :meth:`resolved_function_calling` are applied
+        here, to one look at the remembered lookup (none when the caller gave
+        ``context_window``).
+        """
+        given = self.context_window
+        tools = None
+        if given is None:
+            state = self._looked_up()
+            context = state.context or FALLBACK_CONTEXT_WINDOW
+            tools = state.tools
+        else:
+            context = int(given)
+        if tools is None or "is_function_calling_model" in self.__pydantic_fields_set__:
+            return context, bool(self.is_function_calling_model)
+        return context, tools
 
     def _looked_up(self) -> _Lookup:
         """The lookup's state, after asking llama-swap if that is due."""
-        state: _Lookup = self._private()["_lookup"]
+        state: _Lookup = self.__pydantic_private__["_lookup"]  # see _private
         if state.resolved:
             return state
         failed = state.failed_at
@@ -241,7 +263,7 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         state.resolved = True
         state.warned = False
         state.failed_at = None
-        state.info = info
+        state.tools = info.has("function_calling") if info.declares_capabilities else None
         if info.context_length is None:
             logger.info(
                 "llama-swap reports no context_length for %r; using %d",
@@ -262,11 +284,7 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         """
         if "is_function_calling_model" in self.model_fields_set:
             return bool(self.is_function_calling_model)
-        # The one lookup, remembered (none when the caller gave context_window).
-        info = None if self.context_window is not None else self._looked_up().info
-        if info is not None and info.declares_capabilities:
-            return info.has("function_calling")
-        return bool(self.is_function_calling_model)
+        return self._resolved()[1]
 
     # -- wire ------------------------------------------------------------------------------
 
@@ -346,12 +364,10 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
             body["max_tokens"] = body.pop("max_completion_tokens")
         # llama.cpp's own settings (top_k, min_p, grammar, ...) travel in extra_body.
         body = compat.with_extra_body(body)
+        if not body.get("stream") or "stream_options" in body:
+            return body
         extra = body.get("extra_body")
-        if (
-            body.get("stream")
-            and "stream_options" not in body
-            and (extra is None or (isinstance(extra, dict) and "stream_options" not in extra))
-        ):
+        if extra is None or (isinstance(extra, dict) and "stream_options" not in extra):
             # The same field on the wire, sent from extra_body: the SDK would otherwise
             # run its TypedDict transform over this constant on every call (~30 us).
             body["extra_body"] = {**(extra or {}), "stream_options": {"include_usage": True}}

@@ -127,17 +127,19 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_choices(data: Mapping[str, Any], subject: _Subject, key: str) -> None:
+    # Every answer runs through here: JSON's plain dicts skip the ABC checks (``type(x) is
+    # dict or isinstance(x, Mapping)`` is ``isinstance(x, Mapping)``, without its frame).
     choices = data.get("choices")
     if not isinstance(choices, list):
         raise subject.fail(f"has no 'choices' list (got {type(choices).__name__})")
     if not choices:
         raise subject.fail("has an empty 'choices' list (no answer at all)")
     for i, choice in enumerate(choices):
-        if not isinstance(choice, Mapping):
+        if type(choice) is not dict and not isinstance(choice, Mapping):
             raise subject.fail(f"has choice {i} that is not an object: {_show(choice)}")
         if key == "message":
             message = choice.get("message")
-            if not isinstance(message, Mapping):
+            if type(message) is not dict and not isinstance(message, Mapping):
                 raise subject.fail(
                     f"has choice {i} whose 'message' is not an object: {_show(message)}"
                 )
@@ -194,7 +196,7 @@ def check_answer(
     encoded: bool = False,
 ) -> None:
     """Raise :class:`ResponseDecodeError` unless ``data`` has the shape of a ``route`` answer."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # see _check_choices
         raise subject.fail(f"is JSON but not an object: {_show(data)}")
     if route == "embeddings":
         _check_embeddings(data, subject, expected_inputs, encoded)
@@ -315,14 +317,20 @@ def checked(request: httpx.Request, response: httpx.Response) -> httpx.Response:
     return check_on_read(request, response, route)
 
 
-def check_on_read(request: httpx.Request, response: httpx.Response, route: str) -> CheckedResponse:
+def check_on_read(
+    request: httpx.Request,
+    response: httpx.Response,
+    route: str,
+    content_type: str | None = None,
+) -> CheckedResponse:
     """``response``, a 2xx non-stream answer to ``route``, as a :class:`CheckedResponse`.
 
-    For a caller that has made :func:`checked`'s tests already. The response is retyped
-    in place (its headers, stream and extensions stay its own) rather than copied into a
-    new one: every chat and embeddings answer comes through here.
+    For a caller that has made :func:`checked`'s tests already (and may pass the
+    ``Content-Type`` it read: each read of a header walks them all). The response is
+    retyped in place (its headers, stream and extensions stay its own) rather than copied
+    into a new one: every chat and embeddings answer comes through here.
     """
-    original = response.headers.get("content-type", "")
+    original = response.headers.get("content-type", "") if content_type is None else content_type
     in_place = type(response) is httpx.Response  # a subclass is copied: its layout may differ
     headers = response.headers if in_place else response.headers.copy()
     if not _is_json_type(original):

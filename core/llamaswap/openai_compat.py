@@ -426,9 +426,9 @@ def with_extra_body(kwargs: dict[str, Any]) -> dict[str, Any]:
     top-level value.
     """
     known = sdk_parameters()
-    extra = {k: v for k, v in kwargs.items() if k not in known}
-    if not extra:
+    if known.issuperset(kwargs):  # the usual body: no walk over it in Python
         return kwargs
+    extra = {k: v for k, v in kwargs.items() if k not in known}
     out = {k: v for k, v in kwargs.items() if k in known}
     given = out.get("extra_body")
     if given is not None and not isinstance(given, dict):

@@ -148,11 +148,9 @@ class StreamScanner:
         )
 
 
-def _guarded(response: httpx.Response) -> bool:
+def _guarded(response: httpx.Response, content_type: str) -> bool:
     """Whether an answer to a completion route is a stream to watch."""
-    return response.status_code == 200 and response.headers.get("content-type", "").startswith(
-        "text/event-stream"
-    )
+    return response.status_code == 200 and content_type.startswith("text/event-stream")
 
 
 def _cut(scanner: StreamScanner, exc: httpx.TransportError) -> IncompleteResponseError:
@@ -243,8 +241,9 @@ def _inspect(
     route = route_of(request.url.path)
     if route is None or not 200 <= response.status_code < 300:
         return response
+    content_type = response.headers.get("content-type", "")  # read once, for both checks
     if route != "embeddings":  # chat or completions: the routes that stream
-        if _guarded(response):
+        if _guarded(response, content_type):
             scanner = StreamScanner(request=request)
             response.stream = guard(response.stream, scanner)
             response.extensions = {**response.extensions, PARSED_EVENTS: scanner}
@@ -254,7 +253,7 @@ def _inspect(
             if error is not None:
                 response.stream = fail(response.stream, error)
             return response
-    return check_on_read(request, response, route)
+    return check_on_read(request, response, route, content_type)
 
 
 class GuardedTransport(httpx.BaseTransport):
