@@ -309,14 +309,6 @@ def asks_to_stream(request: httpx.Request) -> bool:
     return _STREAM_TRUE.search(content) is not None and request_json(request).get("stream") is True
 
 
-def checked(request: httpx.Request, response: httpx.Response) -> httpx.Response:
-    """``response`` wrapped for checking when it is a 2xx non-stream OpenAI-route answer."""
-    route = route_of(request.url.path)
-    if route is None or not 200 <= response.status_code < 300 or asks_to_stream(request):
-        return response
-    return check_on_read(request, response, route)
-
-
 def check_on_read(
     request: httpx.Request,
     response: httpx.Response,
@@ -325,8 +317,9 @@ def check_on_read(
 ) -> CheckedResponse:
     """``response``, a 2xx non-stream answer to ``route``, as a :class:`CheckedResponse`.
 
-    For a caller that has made :func:`checked`'s tests already (and may pass the
-    ``Content-Type`` it read: each read of a header walks them all). The response is
+    For a caller that has made sure of that already (the stream guard: :func:`route_of`
+    named the route, the status is 2xx and :func:`asks_to_stream` said no); it may pass the
+    ``Content-Type`` it read, since each read of a header walks them all. The response is
     retyped in place (its headers, stream and extensions stay its own) rather than copied
     into a new one: every chat and embeddings answer comes through here.
     """
