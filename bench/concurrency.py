@@ -41,6 +41,15 @@ CLIENTS = tuple(name for pair in PAIRS for name in pair)
 # and which one a burst got depended on when its client last ran.
 FRESH_POOL_LEVEL = 256
 IDLE_GAP = (httpx.Limits().keepalive_expiry or 5.0) + 0.5  # httpx's (the SDK's) 5 s + margin
+# The levels with a target run more rounds: a round's paired ratio scatters by ~0.17 (sd) on
+# the 2-core rig, so the median of 16 moves by ~0.05 from run to run; 4x the rounds halves
+# that. 256 gets 2x only: its bursts wait out IDLE_GAP, and a round takes ~6 s there.
+ROUNDS_FACTOR = {64: 4, 256: 2}
+
+
+def rounds_at(level: int, rounds: int) -> int:
+    """How many timed rounds ``level`` gets when the other levels get ``rounds``."""
+    return rounds * ROUNDS_FACTOR.get(level, 1)
 
 
 def round_order(r: int) -> tuple[str, ...]:
@@ -164,8 +173,8 @@ def paired_ratios(ours: LevelStats, peer: LevelStats) -> list[float]:
 def measure(
     base_url: str, dsn: str, model: str, *, levels: tuple[int, ...] = LEVELS, rounds: int = 4
 ) -> list[LevelStats]:
-    """Every client at every level: one untimed burst each, then ``rounds`` timed bursts
-    each in :func:`round_order`."""
+    """Every client at every level: one untimed burst each, then :func:`rounds_at` timed
+    bursts each in :func:`round_order`."""
 
     async def run() -> list[LevelStats]:
         messages: list[BaseMessage] = [HumanMessage("Say something short.")]
@@ -209,7 +218,7 @@ def measure(
                     await burst(fns[name], level)
                 bursts: dict[str, list[Burst]] = {name: [] for name in CLIENTS}
                 last = dict.fromkeys(CLIENTS, time.monotonic())
-                for r in range(rounds):
+                for r in range(rounds_at(level, rounds)):
                     for name in round_order(r):
                         if level >= FRESH_POOL_LEVEL:
                             await asyncio.sleep(idle_wait(last[name], time.monotonic()))

@@ -26,6 +26,7 @@ from bench.concurrency import (
     error_kind,
     idle_wait,
     round_order,
+    rounds_at,
     summarise,
 )
 from bench.harness import Result, Spread
@@ -255,3 +256,9 @@ def test_idle_wait_lets_a_clients_keepalive_connections_expire_before_its_next_b
     assert idle_wait(100.0, 100.0 + IDLE_GAP + 1.0) == 0.0  # idle long enough already
     assert idle_wait(100.0, 101.0) == pytest.approx(IDLE_GAP - 1.0)
     assert (httpx.Limits().keepalive_expiry or 0.0) < IDLE_GAP
+
+
+def test_the_target_levels_get_more_rounds_than_the_others() -> None:
+    assert rounds_at(16, 16) == 16
+    assert rounds_at(64, 16) > 16 and rounds_at(256, 16) > 16
+    assert rounds_at(64, 1) <= 4 and rounds_at(256, 1) <= 4  # --quick keeps every level short
