@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.concurrency import PAIRS, LevelStats, paired_ratios
+from bench.concurrency import CLIENTS, PAIRS, LevelStats, paired_ratios
 from bench.harness import Result
 from bench.memory import NOISE_BYTES, Growth, growth_ok
 
@@ -331,7 +331,8 @@ def concurrency_table(stats: list[LevelStats]) -> str:
         "| p50 latency | p95 latency | errors |",
         "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
-    for s in sorted(stats, key=lambda s: (s.level, s.client)):
+    order = {name: i for i, name in enumerate(CLIENTS)}  # each of ours above its peer
+    for s in sorted(stats, key=lambda s: (s.level, order.get(s.client, len(order)))):
         errors = ", ".join(f"{k}: {n}" for k, n in sorted(s.errors.items())) or "none"
         lines.append(
             f"| {s.level} | {s.client} | {s.rps:.0f} | {s.rps_low:.0f}-{s.rps_high:.0f} | "
