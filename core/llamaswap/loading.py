@@ -60,7 +60,10 @@ class LoadingState:
         model: the model being loaded, once llama-swap has named it.
         text: the piece just received.
         elapsed: seconds since the first piece (llama-swap's own figure once done).
-        done: llama-swap said the model is ready.
+        done: llama-swap said the model is ready. It may never say so: when the model
+            gets ready while a remark is still being typed, llama-swap waits 1 s for it and
+            then hands the stream to the model, dropping the rest and ``Done!``; the model's
+            own first chunk is then the sign.
     """
 
     model: str | None
