@@ -166,8 +166,10 @@ def summarise(client: str, level: int, bursts: list[Burst]) -> LevelStats:
 
 
 def paired_ratios(ours: LevelStats, peer: LevelStats) -> list[float]:
-    """Ours / peer throughput of each round (the two bursts ran back to back)."""
-    return [a / b for a, b in zip(ours.round_rps, peer.round_rps, strict=True) if b]
+    """Ours / peer throughput of each round (the two bursts ran back to back); the ratio of
+    the medians alone when no round has both."""
+    ratios = [a / b for a, b in zip(ours.round_rps, peer.round_rps, strict=True) if b]
+    return ratios or [ours.rps / peer.rps]
 
 
 def measure(
@@ -177,7 +179,8 @@ def measure(
     bursts each in :func:`round_order`."""
 
     async def run() -> list[LevelStats]:
-        messages: list[BaseMessage] = [HumanMessage("Say something short.")]
+        content = "Say something short."
+        messages: list[BaseMessage] = [HumanMessage(content)]
         ours = ChatLlamaSwap(model=model, dsn=dsn)
         peer = ChatOpenAI(
             model=model,
@@ -189,7 +192,6 @@ def measure(
         raw = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="x", max_retries=0)
         provider = LlamaSwapProvider(dsn)
         sdk = provider.async_openai_client()
-        content = "Say something short."
 
         async def a() -> object:
             return await ours.ainvoke(messages)

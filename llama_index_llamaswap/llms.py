@@ -206,8 +206,6 @@ class LlamaSwap(HasProvider, OpenAILike):  # type: ignore[misc]
         a server error is remembered for ``CONTEXT_RETRY_AFTER`` seconds, then asked again
         (LlamaIndex reads metadata several times per call).
         """
-        if self.context_window is not None:
-            return int(self.context_window)
         return self._resolved()[0]
 
     def _resolved(self) -> tuple[int, bool]:

@@ -313,20 +313,19 @@ def check_on_read(
     request: httpx.Request,
     response: httpx.Response,
     route: str,
-    content_type: str | None = None,
+    content_type: str,
 ) -> CheckedResponse:
     """``response``, a 2xx non-stream answer to ``route``, as a :class:`CheckedResponse`.
 
     For a caller that has made sure of that already (the stream guard: :func:`route_of`
-    named the route, the status is 2xx and :func:`asks_to_stream` said no); it may pass the
-    ``Content-Type`` it read, since each read of a header walks them all. The response is
+    named the route, the status is 2xx and :func:`asks_to_stream` said no), with the
+    ``Content-Type`` it read: each read of a header walks them all. The response is
     retyped in place (its headers, stream and extensions stay its own) rather than copied
     into a new one: every chat and embeddings answer comes through here.
     """
-    original = response.headers.get("content-type", "") if content_type is None else content_type
     in_place = type(response) is httpx.Response  # a subclass is copied: its layout may differ
     headers = response.headers if in_place else response.headers.copy()
-    if not _is_json_type(original):
+    if not _is_json_type(content_type):
         headers["content-type"] = "application/json"
     if in_place:
         response.__class__ = CheckedResponse
@@ -340,7 +339,7 @@ def check_on_read(
             request=request,
         )
     wrapped.route = route
-    wrapped.original_content_type = original
+    wrapped.original_content_type = content_type
     wrapped.subject = _Subject(request)
     return wrapped
 
