@@ -528,24 +528,20 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         )
         if generation_chunk is None:
             return None
+        # Every chunk comes through here: a key test each, values read only when present.
         message = generation_chunk.message
-        if not isinstance(message, AIMessageChunk):
-            return generation_chunk
         message.response_metadata["model_provider"] = PROVIDER_NAME
-        nested = chunk.get("chunk")
-        raw: dict[str, Any] = nested if isinstance(nested, dict) else chunk
-        choices = raw.get("choices")
+        if "chunk" in chunk and isinstance(chunk["chunk"], dict):  # beta .stream() nests it
+            chunk = chunk["chunk"]
+        choices = chunk.get("choices")
         if choices:
             delta = choices[0].get("delta")
-            reasoning = delta.get("reasoning_content") if delta else None
-            if reasoning:
-                message.additional_kwargs["reasoning_content"] = reasoning
-        loading = raw.get(LOADING_FIELD)
-        if isinstance(loading, str):
-            message.additional_kwargs[LOADING_FIELD] = loading
-        timings = raw.get("timings")
-        if isinstance(timings, dict):
-            message.response_metadata["timings"] = timings
+            if delta and "reasoning_content" in delta and delta["reasoning_content"]:
+                message.additional_kwargs["reasoning_content"] = delta["reasoning_content"]
+        if LOADING_FIELD in chunk and isinstance(chunk[LOADING_FIELD], str):
+            message.additional_kwargs[LOADING_FIELD] = chunk[LOADING_FIELD]
+        if "timings" in chunk and isinstance(chunk["timings"], dict):
+            message.response_metadata["timings"] = chunk["timings"]
         return generation_chunk
 
     def _generate(

@@ -206,11 +206,13 @@ def check_answer(
 
 def check_stream_event(
     payload: bytes | str, index: int, subject: _Subject | None = None
-) -> Mapping[str, Any]:
+) -> tuple[Mapping[str, Any], bool]:
     """One ``data:`` payload of a completion stream, parsed; raise unless it is usable.
 
-    The parse is returned so that nothing decodes the event again (see :mod:`.stream_guard`).
-    Every event runs through here, so the common case (plain dicts) skips the ABC checks.
+    Returns the parse, so that nothing decodes the event again (see :mod:`.stream_guard`),
+    and whether a choice in it has a ``finish_reason`` (the stream said it is complete),
+    found in the same pass over the choices. Every event runs through here, so the common
+    case (plain dicts) skips the ABC checks.
     """
     try:
         event = json.loads(payload)
@@ -222,9 +224,10 @@ def check_stream_event(
         raise _event_error("is not a JSON object", payload, index, subject)
     choices = event.get("choices")
     if choices is None:
-        return event  # usage-only and error events have no choices
+        return event, False  # usage-only and error events have no choices
     if type(choices) is not list:
         raise _event_error("has a 'choices' that is not a list", payload, index, subject)
+    finishes = False
     for choice in choices:
         if type(choice) is not dict:
             raise _event_error("has a choice that is not an object", payload, index, subject)
@@ -233,7 +236,9 @@ def check_stream_event(
             raise _event_error(
                 "has a choice whose 'delta' is not an object", payload, index, subject
             )
-    return event
+        if isinstance(choice.get("finish_reason"), str):
+            finishes = True
+    return event, finishes
 
 
 def _event_error(

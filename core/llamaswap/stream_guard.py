@@ -121,13 +121,10 @@ class StreamScanner:
             text: bytes | str = payload.decode()
         except UnicodeDecodeError:
             text = payload  # check_stream_event says it is not JSON
-        event = check_stream_event(text, self.events, self._subject)
+        event, finishes = check_stream_event(text, self.events, self._subject)
         self.parsed.append((text, event))
-        if not self.finished:
-            for choice in event.get("choices") or ():
-                if isinstance(choice.get("finish_reason"), str):
-                    self.finished = True
-                    break
+        if finishes:
+            self.finished = True
 
     def _appended_error(self, line: bytes) -> None:
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumpd, dumps, load
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_tests.unit_tests import ChatModelUnitTests
@@ -387,6 +389,40 @@ def test_stream_keeps_reasoning_timings_and_model(make: Callable[..., ChatLlamaS
     assert full.response_metadata["timings"] == {"prompt_n": 5, "predicted_n": 2}
     assert full.response_metadata["model_name"] == "qwen"
     assert full.response_metadata["finish_reason"] == "stop"
+
+
+class _Events(BaseCallbackHandler):
+    """Collects the custom events a run reports, with the run they name."""
+
+    def __init__(self) -> None:
+        self.runs: list[UUID] = []
+        self.events: list[tuple[str, Any, UUID]] = []
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, **_: Any
+    ) -> None:
+        self.runs.append(run_id)
+
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **_: Any) -> None:
+        self.events.append((name, data, run_id))
+
+
+def test_stream_sends_load_progress_as_a_custom_event_of_the_model_run(
+    make: Callable[..., ChatLlamaSwap],
+) -> None:
+    handler = _Events()
+    list(make().stream("hello", config={"callbacks": [handler]}))
+    ((name, data, run_id),) = handler.events
+    assert name == "llamaswap_loading" and run_id == handler.runs[0]
+    assert data["text"] == "llama-swap loading model: qwen" and data["done"] is False
+
+
+async def test_load_progress_reaches_astream_events(make: Callable[..., ChatLlamaSwap]) -> None:
+    events = [e async for e in make().astream_events("hello", version="v2")]
+    (start,) = [e for e in events if e["event"] == "on_chat_model_start"]
+    (progress,) = [e for e in events if e["event"] == "on_custom_event"]
+    assert progress["name"] == "llamaswap_loading" and progress["run_id"] == start["run_id"]
+    assert progress["data"]["text"] == "llama-swap loading model: qwen"
 
 
 async def test_async_paths(make: Callable[..., ChatLlamaSwap], recorder: Recorder) -> None:
