@@ -423,12 +423,11 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
     @property
     def _default_params(self) -> dict[str, Any]:
         """The OpenAI parameters, plus the llama.cpp sampling fields that are set."""
-        params: dict[str, Any] = super()._default_params
-        if "max_completion_tokens" in params:  # ChatOpenAI renames it; keep llama.cpp's name
-            params["max_tokens"] = params.pop("max_completion_tokens")
+        # BaseChatOpenAI's: ChatOpenAI's renames max_tokens, and llama.cpp keeps that name
+        params: dict[str, Any] = super(ChatOpenAI, self)._default_params
         # LangChain reads this several times a call: look at the fields only when one was
         # ever given (a constructor argument, an assignment or a model_copy update)
-        if self.__pydantic_fields_set__ & _LLAMACPP_FIELD_SET:
+        if not self.__pydantic_fields_set__.isdisjoint(_LLAMACPP_FIELD_SET):
             for name in LLAMACPP_FIELDS:
                 value = getattr(self, name)
                 if value is not None:
