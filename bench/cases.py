@@ -20,7 +20,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 from openai.types.chat import ChatCompletionMessageParam
 
-from bench.harness import Result, acompare, compare, pair, rotate, run_async
+from bench.harness import AA_NAME, Result, acompare, compare, pair, rotate, run_async
 from bench.streaming import compare_stream
 from langchain_llamaswap import ChatLlamaSwap
 from llama_index_llamaswap import LlamaSwap
@@ -183,6 +183,19 @@ def lc_invoke(env: Env) -> Result:
         lambda: ours.invoke(LC_MESSAGES),
         lambda: peer.invoke(LC_MESSAGES),
         labels=("ChatLlamaSwap.invoke", "ChatOpenAI.invoke"),
+        **env.timing(),
+    )
+
+
+def aa_invoke(env: Env) -> Result:
+    """The same client on both sides: how far from 1.00 this run's noise alone puts a ratio."""
+    first, second = _chat_peer(env), _chat_peer(env)
+    return compare(
+        AA_NAME,
+        lambda: first.invoke(LC_MESSAGES),
+        lambda: second.invoke(LC_MESSAGES),
+        labels=("ChatOpenAI.invoke", "ChatOpenAI.invoke (a second instance)"),
+        note="no difference exists: the run's resolution, not a target",
         **env.timing(),
     )
 
@@ -466,6 +479,7 @@ CASES: dict[str, Callable[[Env], Result | list[Result]]] = {
     "list_models": list_models_sync,
     "alist_models": list_models_async,
     "running": running_sync,
+    "aa_invoke": aa_invoke,
     "lc_invoke": lc_invoke,
     "lc_invoke_big": lc_invoke_big,
     "lc_stream": lc_stream,

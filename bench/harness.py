@@ -118,6 +118,10 @@ class Result:
         return data
 
 
+AA_NAME = "A/A: ChatOpenAI invoke"
+"""The case that times one client against a second instance of itself (``cases.aa_invoke``);
+the report reads its ratio as the run's resolution."""
+
 CALIBRATION_CALLS = 5
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.concurrency import CLIENTS, PAIRS, LevelStats, paired_ratios
-from bench.harness import Result
+from bench.harness import AA_NAME, Result
 from bench.memory import NOISE_BYTES, Growth, growth_ok
 
 PACKAGES = (
@@ -369,6 +369,19 @@ def floor_summary(results: list[Result]) -> str:
     )
 
 
+def resolution(results: list[Result]) -> list[str]:
+    """The A/A line under the targets: what this run's noise alone does to a ratio."""
+    aa = next((r for r in results if r.name == AA_NAME), None)
+    if aa is None:
+        return []
+    return [
+        f"Resolution: the same client on both sides (`{AA_NAME}`), where no difference "
+        f"exists, measured {aa.ratio:.3f} (paired IQR {aa.paired.q1:.2f}-{aa.paired.q3:.2f}) "
+        f"over {aa.rounds} rounds: how far this run's noise alone moves a ratio.",
+        "",
+    ]
+
+
 def results_markdown(
     *,
     results: list[Result],
@@ -408,6 +421,7 @@ def results_markdown(
         "",
         checks_table(checks),
         "",
+        *resolution(results),
         "## Per-call ratios (ours / peer, call-by-call interleaved rounds)",
         "",
         "```text",

@@ -29,10 +29,10 @@ from bench.concurrency import (
     rounds_at,
     summarise,
 )
-from bench.harness import Result, Spread
+from bench.harness import AA_NAME, Result, Spread
 from bench.imports import child_env, time_import
 from bench.memory import NOISE_BYTES, growth_ok, rss_bytes
-from bench.report import langchain_share, ratio_checks, throughput_checks
+from bench.report import langchain_share, ratio_checks, resolution, throughput_checks
 
 
 def test_rss_bytes_reads_vmrss_in_kib(tmp_path: Path) -> None:
@@ -92,6 +92,14 @@ def test_ratio_checks_pass_at_the_target_and_say_how_far_a_miss_is() -> None:
     assert met.passed and met.target == "<= 1.02"
     assert not missed.passed and missed.detail == "over by 0.30"
     assert ratio_checks([_result("no target for this", 9.0, 1.0)]) == []
+
+
+def test_the_aa_case_is_reported_as_the_runs_resolution_not_as_a_target() -> None:
+    aa = _result(AA_NAME, 1.013, 1.0)
+    (line, _) = resolution([aa, _result("langchain invoke", 1.0, 1.0)])
+    assert "measured 1.013" in line and "paired IQR 1.01-1.01" in line and "1 rounds" in line
+    assert resolution([_result("langchain invoke", 1.0, 1.0)]) == []  # a run without it
+    assert ratio_checks([aa]) == []
 
 
 def test_throughput_check_fails_on_any_error_but_429() -> None:
