@@ -580,15 +580,17 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Stream the answer; llama-swap's load progress also goes out as a custom event."""
-        progress: LoadingProgress | None = None
+        progress: LoadingProgress | None = None  # while a model load is followed
         for chunk in super().stream(input, config, stop=stop, **kwargs):
-            if LOADING_FIELD in chunk.additional_kwargs:  # rare: only while a model loads
+            if progress is not None or LOADING_FIELD in chunk.additional_kwargs:  # rare
                 progress = progress or LoadingProgress()
                 found = _loading(chunk, progress)
                 if found is not None:
                     self._callbacks(ensure_config(config), CallbackManager).on_custom_event(
                         LOADING_EVENT, found[1], run_id=found[0]
                     )
+                if LOADING_FIELD not in chunk.additional_kwargs:
+                    progress = None  # the model's own first chunk: the load is over
             yield chunk
 
     async def astream(
@@ -600,15 +602,17 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
-        progress: LoadingProgress | None = None
+        progress: LoadingProgress | None = None  # while a model load is followed
         async for chunk in super().astream(input, config, stop=stop, **kwargs):
-            if LOADING_FIELD in chunk.additional_kwargs:  # rare: only while a model loads
+            if progress is not None or LOADING_FIELD in chunk.additional_kwargs:  # rare
                 progress = progress or LoadingProgress()
                 found = _loading(chunk, progress)
                 if found is not None:
                     await self._callbacks(
                         ensure_config(config), AsyncCallbackManager
                     ).on_custom_event(LOADING_EVENT, found[1], run_id=found[0])
+                if LOADING_FIELD not in chunk.additional_kwargs:
+                    progress = None  # the model's own first chunk: the load is over
             yield chunk
 
     def _callbacks(self, config: RunnableConfig, cls: type[_M]) -> _M:
@@ -773,12 +777,16 @@ _M = TypeVar("_M", CallbackManager, AsyncCallbackManager)
 def _loading(
     chunk: AIMessageChunk, progress: LoadingProgress
 ) -> tuple[UUID | None, dict[str, Any]] | None:
-    """The run id and event data for a chunk of llama-swap's load progress, else ``None``.
+    """The run id and event data a chunk of a followed model load gives, if any.
 
-    ``stream`` names each chunk ``lc_run--<run id>``, so the event belongs to that run.
+    A piece of llama-swap's progress gives its state; the model's own first chunk gives
+    the closing ``done`` state when llama-swap's ``Done!`` never came
+    (:meth:`~llamaswap.LoadingProgress.finish`). ``stream`` names each chunk
+    ``lc_run--<run id>``, so the event belongs to that run.
     """
     piece = chunk.additional_kwargs.get(LOADING_FIELD)
-    if not isinstance(piece, str):
+    state = progress.feed(piece) if isinstance(piece, str) else progress.finish()
+    if state is None:
         return None
     run_id: UUID | None = None
     if isinstance(chunk.id, str) and chunk.id.startswith(_RUN_PREFIX):
@@ -786,7 +794,7 @@ def _loading(
             run_id = UUID(chunk.id[len(_RUN_PREFIX) :])
         except ValueError:
             run_id = None
-    return run_id, progress.feed(piece).as_dict()
+    return run_id, state.as_dict()
 
 
 def _reraise(exc: openai.OpenAIError) -> NoReturn:

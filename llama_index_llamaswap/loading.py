@@ -27,7 +27,8 @@ class LlamaSwapLoadingEvent(BaseEvent):
         model: the model being loaded, once llama-swap has named it.
         text: the piece of progress text.
         elapsed: seconds since the first piece (llama-swap's own figure once done).
-        done: llama-swap said the model is ready.
+        done: the model is ready: llama-swap said so, or (when it dropped its
+            ``Done!``) the model's own first chunk came.
         status: a line for a UI, ``loading qwen ... 12 s``.
     """
 
@@ -66,27 +67,51 @@ def _note(response: ChatResponse, progress: LoadingProgress) -> ChatResponse:
     return response
 
 
+def _finish(progress: LoadingProgress) -> None:
+    """The model's own first chunk after load progress: report the load as over."""
+    state = progress.finish()  # None when llama-swap's own Done! came
+    if state is not None:
+        dispatcher.event(LlamaSwapLoadingEvent(**state.as_dict()))
+
+
 def with_loading(responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
     """``responses`` with loading pieces marked and reported (see the module doc).
 
     An SDK chunk whose extra fields lack the loading one (every model chunk) passes at
-    once, checked inline: this runs per chunk.
+    once, checked inline: this runs per chunk. The first of them after progress pieces
+    closes the load with a ``done`` event if llama-swap's ``Done!`` never came.
     """
     progress = LoadingProgress()
+    following = False
     for response in responses:
         extra = getattr(response.raw, "__pydantic_extra__", None)
         if type(extra) is dict and LOADING_FIELD not in extra:
+            if following:
+                following = False
+                _finish(progress)
             yield response
         else:
-            yield _note(response, progress)
+            response = _note(response, progress)
+            following = LOADING_FIELD in response.additional_kwargs
+            if not following:
+                _finish(progress)
+            yield response
 
 
 async def awith_loading(responses: AsyncIterator[ChatResponse]) -> AsyncIterator[ChatResponse]:
     """The async twin of :func:`with_loading`."""
     progress = LoadingProgress()
+    following = False
     async for response in responses:
         extra = getattr(response.raw, "__pydantic_extra__", None)
         if type(extra) is dict and LOADING_FIELD not in extra:
+            if following:
+                following = False
+                _finish(progress)
             yield response
         else:
-            yield _note(response, progress)
+            response = _note(response, progress)
+            following = LOADING_FIELD in response.additional_kwargs
+            if not following:
+                _finish(progress)
+            yield response

@@ -63,7 +63,7 @@ class LoadingState:
         done: llama-swap said the model is ready. It may never say so: when the model
             gets ready while a remark is still being typed, llama-swap waits 1 s for it and
             then hands the stream to the model, dropping the rest and ``Done!``; the model's
-            own first chunk is then the sign.
+            own first chunk is then the sign (:meth:`LoadingProgress.finish`).
     """
 
     model: str | None
@@ -115,3 +115,15 @@ class LoadingProgress:
                 self._done_after = float(done.group(1))
         elapsed = self._done_after if self._done_after is not None else now - self._started
         return LoadingState(self._model, piece, elapsed, self._done_after is not None)
+
+    def finish(self) -> LoadingState | None:
+        """The model's own first chunk came: the load is over, whatever the text said.
+
+        Returns the closing ``done`` state when pieces came and llama-swap's ``Done!``
+        did not (it drops it when the model gets ready mid-remark; see
+        :class:`LoadingState`), else ``None``; once it returned a state, ``None``.
+        """
+        if self._started is None or self._done_after is not None:
+            return None
+        self._done_after = self._clock() - self._started
+        return LoadingState(self._model, "", self._done_after, True)

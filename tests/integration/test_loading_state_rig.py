@@ -39,7 +39,9 @@ def test_langchain_keeps_progress_out_of_reasoning_and_sends_events(loading: Any
     reasoning = "".join(c.additional_kwargs.get("reasoning_content", "") for c in chunks)
     progress = "".join(c.additional_kwargs.get("llamaswap_loading", "") for c in chunks)
     assert reasoning.strip() == REASONING
-    assert f"llama-swap loading model: {MODEL}" in progress and "Done! (" in progress
+    # not "Done! (": llama-swap drops it when the model gets ready mid-remark (see
+    # LoadingState.done); the closing event below comes either way
+    assert f"llama-swap loading model: {MODEL}" in progress
     assert "".join(str(c.content) for c in chunks) == "Done thinking."
 
     async def events() -> list[dict[str, Any]]:
@@ -54,7 +56,6 @@ def test_langchain_keeps_progress_out_of_reasoning_and_sends_events(loading: Any
     assert seen and seen[-1]["done"] is True and seen[-1]["model"] == MODEL
     assert seen[-1]["status"].startswith(f"loaded {MODEL} in ")
     assert any(s["status"].startswith(f"loading {MODEL} ... ") for s in seen)
-    assert "Done! (" in "".join(s["text"] for s in seen)
     warm = list(model.stream(PROMPT))  # loaded now: no progress, same reasoning
     assert not any("llamaswap_loading" in c.additional_kwargs for c in warm)
 

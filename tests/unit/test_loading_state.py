@@ -48,6 +48,26 @@ def test_progress_names_the_model_and_the_time() -> None:
     assert state.as_dict()["status"] == "loaded qwen in 12.6 s"
 
 
+def test_finish_closes_a_load_whose_done_line_llama_swap_dropped() -> None:
+    now = [100.0]
+    progress = LoadingProgress(clock=lambda: now[0])
+    assert progress.finish() is None  # no load was followed
+    progress.feed("llama-swap loading model: qwen\n")
+    progress.feed("Still loading, a remark being ty")  # the model got ready here
+    now[0] = 131.5
+    closing = progress.finish()
+    assert closing is not None and closing.done and closing.model == "qwen"
+    assert closing.elapsed == 31.5 and closing.describe() == "loaded qwen in 31.5 s"
+    assert progress.finish() is None  # once
+
+
+def test_finish_adds_nothing_after_llama_swaps_own_done() -> None:
+    progress = LoadingProgress(clock=lambda: 0.0)
+    progress.feed("llama-swap loading model: qwen\n")
+    assert progress.feed("Done! (3.20s)\n").done
+    assert progress.finish() is None
+
+
 def test_sdk_stream_moves_progress_out_of_reasoning() -> None:
     frames = [
         loading("llama-swap loading model: qwen\n"),

@@ -407,22 +407,28 @@ class _Events(BaseCallbackHandler):
         self.events.append((name, data, run_id))
 
 
-def test_stream_sends_load_progress_as_a_custom_event_of_the_model_run(
+def test_stream_sends_load_progress_as_custom_events_of_the_model_run(
     make: Callable[..., ChatLlamaSwap],
 ) -> None:
     handler = _Events()
     list(make().stream("hello", config={"callbacks": [handler]}))
-    ((name, data, run_id),) = handler.events
-    assert name == "llamaswap_loading" and run_id == handler.runs[0]
-    assert data["text"] == "llama-swap loading model: qwen" and data["done"] is False
+    (name, piece, run_id), (_, closing, closing_run) = handler.events
+    assert name == "llamaswap_loading" and run_id == closing_run == handler.runs[0]
+    assert piece["text"] == "llama-swap loading model: qwen" and piece["done"] is False
+    # the stream has no "Done!" (llama-swap drops it when the model gets ready mid-remark):
+    # the model's own first chunk closes the load
+    assert closing["done"] is True and closing["text"] == ""
+    assert closing["status"].startswith("loaded model in ")
 
 
 async def test_load_progress_reaches_astream_events(make: Callable[..., ChatLlamaSwap]) -> None:
     events = [e async for e in make().astream_events("hello", version="v2")]
     (start,) = [e for e in events if e["event"] == "on_chat_model_start"]
-    (progress,) = [e for e in events if e["event"] == "on_custom_event"]
-    assert progress["name"] == "llamaswap_loading" and progress["run_id"] == start["run_id"]
-    assert progress["data"]["text"] == "llama-swap loading model: qwen"
+    progress = [e for e in events if e["event"] == "on_custom_event"]
+    assert {e["name"] for e in progress} == {"llamaswap_loading"}
+    assert {e["run_id"] for e in progress} == {start["run_id"]}
+    assert [e["data"]["done"] for e in progress] == [False, True]
+    assert progress[0]["data"]["text"] == "llama-swap loading model: qwen"
 
 
 async def test_async_paths(make: Callable[..., ChatLlamaSwap], recorder: Recorder) -> None:

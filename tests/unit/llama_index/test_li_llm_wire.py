@@ -493,3 +493,41 @@ def test_stream_chat_reports_loading_pieces_apart_from_the_reasoning(swap: FakeS
     assert responses[-1].message.content == "Hi"
     assert not any(isinstance(b, ThinkingBlock) for b in responses[-1].message.blocks)
     assert [(e.model, e.done) for e in seen] == [("qwen", False), ("qwen", True)]
+
+
+@pytest.mark.parametrize("entry", ["stream_chat", "astream_chat"])
+async def test_a_load_whose_done_line_never_came_is_closed_by_the_models_first_chunk(
+    swap: FakeSwap, entry: str
+) -> None:
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+
+    # llama-swap drops the rest of a remark and its Done! line when the model gets ready
+    # mid-remark: the model's own first chunk is what says the load is over
+    loading = [
+        {"choices": [{"delta": {"reasoning_content": "━━━━━\n"}}]},
+        {"choices": [{"delta": {"reasoning_content": "llama-swap loading model: qwen\n"}}]},
+        {"choices": [{"delta": {"reasoning_content": "Reticulating spl"}}]},
+    ]
+    swap.replies["/v1/chat/completions"] = lambda r, b: sse(loading + stream_chunks(["Hi"]))
+    seen: list[Any] = []
+
+    class Seen(BaseEventHandler):
+        def handle(self, event: Any, **kwargs: Any) -> None:
+            if type(event).__name__ == "LlamaSwapLoadingEvent":
+                seen.append(event)
+
+    handler = Seen()
+    root = get_dispatcher()
+    root.add_event_handler(handler)
+    llm = LlamaSwap(model="qwen", dsn=swap.dsn)
+    try:
+        if entry == "stream_chat":
+            responses = list(llm.stream_chat(USER))
+        else:  # LlamaIndex's async stream skips a first chunk without content: the frame
+            responses = [r async for r in await llm.astream_chat(USER)]
+    finally:
+        root.event_handlers.remove(handler)
+    assert responses[-1].message.content == "Hi"
+    assert [(e.text, e.done) for e in seen[-2:]] == [("Reticulating spl", False), ("", True)]
+    assert seen[-1].model == "qwen" and seen[-1].status.startswith("loaded qwen in ")
