@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,9 +15,16 @@ from li_fakes import KEY, FakeSwap, chat_body, fake_swap, models_body, sse, stre
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, ThinkingBlock
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.tools import FunctionTool
 
-from llama_index_llamaswap import FALLBACK_CONTEXT_WINDOW, LlamaSwap, LlamaSwapEmbedding
+from llama_index_llamaswap import (
+    FALLBACK_CONTEXT_WINDOW,
+    LlamaSwap,
+    LlamaSwapEmbedding,
+    LlamaSwapLoadingEvent,
+)
 from llama_index_llamaswap._common import NO_READ_TIMEOUT
 from llamaswap import PLACEHOLDER_API_KEY, shared_provider
 
@@ -464,29 +473,33 @@ async def test_function_agent_runs_a_tool_offline(swap: FakeSwap) -> None:
     assert [t.tool_output.content for t in result.tool_calls] == ["42"]
 
 
-def test_stream_chat_reports_loading_pieces_apart_from_the_reasoning(swap: FakeSwap) -> None:
-    from llama_index.core.instrumentation import get_dispatcher
-    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-
-    loading = [
-        {"choices": [{"delta": {"reasoning_content": "llama-swap loading model: qwen\n"}}]},
-        {"choices": [{"delta": {"reasoning_content": "Done! (1.50s)"}}]},
-    ]
-    swap.replies["/v1/chat/completions"] = lambda r, b: sse(loading + stream_chunks(["Hi"]))
-    seen: list[Any] = []
+@contextlib.contextmanager
+def loading_events() -> Iterator[list[LlamaSwapLoadingEvent]]:
+    """The LlamaSwapLoadingEvents dispatched inside the block, in order."""
+    seen: list[LlamaSwapLoadingEvent] = []
 
     class Seen(BaseEventHandler):
         def handle(self, event: Any, **kwargs: Any) -> None:
-            if type(event).__name__ == "LlamaSwapLoadingEvent":
+            if isinstance(event, LlamaSwapLoadingEvent):
                 seen.append(event)
 
     handler = Seen()
     root = get_dispatcher()
     root.add_event_handler(handler)
     try:
-        responses = list(LlamaSwap(model="qwen", dsn=swap.dsn).stream_chat(USER))
+        yield seen
     finally:
         root.event_handlers.remove(handler)
+
+
+def test_stream_chat_reports_loading_pieces_apart_from_the_reasoning(swap: FakeSwap) -> None:
+    loading = [
+        {"choices": [{"delta": {"reasoning_content": "llama-swap loading model: qwen\n"}}]},
+        {"choices": [{"delta": {"reasoning_content": "Done! (1.50s)"}}]},
+    ]
+    swap.replies["/v1/chat/completions"] = lambda r, b: sse(loading + stream_chunks(["Hi"]))
+    with loading_events() as seen:
+        responses = list(LlamaSwap(model="qwen", dsn=swap.dsn).stream_chat(USER))
     pieces = [r.additional_kwargs.get("llamaswap_loading") for r in responses]
     assert pieces[:2] == ["llama-swap loading model: qwen\n", "Done! (1.50s)"]
     assert all(p is None for p in pieces[2:])
@@ -499,9 +512,6 @@ def test_stream_chat_reports_loading_pieces_apart_from_the_reasoning(swap: FakeS
 async def test_a_load_whose_done_line_never_came_is_closed_by_the_models_first_chunk(
     swap: FakeSwap, entry: str
 ) -> None:
-    from llama_index.core.instrumentation import get_dispatcher
-    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-
     # llama-swap drops the rest of a remark and its Done! line when the model gets ready
     # mid-remark: the model's own first chunk is what says the load is over
     loading = [
@@ -510,24 +520,12 @@ async def test_a_load_whose_done_line_never_came_is_closed_by_the_models_first_c
         {"choices": [{"delta": {"reasoning_content": "Reticulating spl"}}]},
     ]
     swap.replies["/v1/chat/completions"] = lambda r, b: sse(loading + stream_chunks(["Hi"]))
-    seen: list[Any] = []
-
-    class Seen(BaseEventHandler):
-        def handle(self, event: Any, **kwargs: Any) -> None:
-            if type(event).__name__ == "LlamaSwapLoadingEvent":
-                seen.append(event)
-
-    handler = Seen()
-    root = get_dispatcher()
-    root.add_event_handler(handler)
     llm = LlamaSwap(model="qwen", dsn=swap.dsn)
-    try:
+    with loading_events() as seen:
         if entry == "stream_chat":
             responses = list(llm.stream_chat(USER))
         else:  # LlamaIndex's async stream skips a first chunk without content: the frame
             responses = [r async for r in await llm.astream_chat(USER)]
-    finally:
-        root.event_handlers.remove(handler)
     assert responses[-1].message.content == "Hi"
     assert [(e.text, e.done) for e in seen[-2:]] == [("Reticulating spl", False), ("", True)]
     assert seen[-1].model == "qwen" and seen[-1].status.startswith("loaded qwen in ")
