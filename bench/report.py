@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.concurrency import CLIENTS, PAIRS, LevelStats, paired_ratios
-from bench.harness import AA_NAME, Result
+from bench.harness import AA_NAME, Result, Spread
 from bench.memory import NOISE_BYTES, Growth, growth_ok
 
 PACKAGES = (
@@ -234,12 +234,14 @@ def throughput_checks(stats: list[LevelStats], levels: tuple[int, ...] = (64, 25
             ours, peer = by.get((ours_name, level)), by.get((peer_name, level))
             if ours is None or peer is None:
                 continue
-            paired = paired_ratios(ours, peer)
-            ratio = statistics.median(paired)
+            paired = Spread.of(paired_ratios(ours, peer))
+            ratio = paired.median
             bad = {k: n for k, n in ours.errors.items() if k != "429"}
             passed = ratio >= THROUGHPUT_TARGET and not bad
-            low, high = _quartiles(paired)
-            detail = f"{ours.rps:.0f} vs {peer.rps:.0f} req/s; paired IQR {low:.2f}-{high:.2f}"
+            detail = (
+                f"{ours.rps:.0f} vs {peer.rps:.0f} req/s; "
+                f"paired IQR {paired.q1:.2f}-{paired.q3:.2f}"
+            )
             if ours.cpu_per_request and peer.cpu_per_request:
                 cpu = ours.cpu_per_request / peer.cpu_per_request
                 detail += f"; client CPU per request ours / peer {cpu:.2f}"
@@ -257,13 +259,6 @@ def throughput_checks(stats: list[LevelStats], levels: tuple[int, ...] = (64, 25
                 )
             )
     return checks
-
-
-def _quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return values[0], values[0]
-    q = statistics.quantiles(values, n=4)
-    return q[0], q[2]
 
 
 def langchain_share(stats: list[LevelStats]) -> str:

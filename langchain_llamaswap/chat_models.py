@@ -535,8 +535,8 @@ class ChatLlamaSwap(LlamaSwapConnection, ChatOpenAI):
         choices = chunk.get("choices")
         if choices:
             delta = choices[0].get("delta")
-            if delta and "reasoning_content" in delta and delta["reasoning_content"]:
-                message.additional_kwargs["reasoning_content"] = delta["reasoning_content"]
+            if delta and (reasoning := delta.get("reasoning_content")):
+                message.additional_kwargs["reasoning_content"] = reasoning
         if LOADING_FIELD in chunk and isinstance(chunk[LOADING_FIELD], str):
             message.additional_kwargs[LOADING_FIELD] = chunk[LOADING_FIELD]
         if "timings" in chunk and isinstance(chunk["timings"], dict):

@@ -58,20 +58,21 @@ def _piece(raw: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _note(response: ChatResponse, progress: LoadingProgress) -> ChatResponse:
+def _note(response: ChatResponse, progress: LoadingProgress) -> bool:
+    """Mark and report a loading piece; whether a model load is still being followed.
+
+    A response that is not a piece is the model's own first one after the load: it closes
+    the load with a ``done`` event when llama-swap's ``Done!`` never came.
+    """
     piece = _piece(response.raw)
-    if piece is not None:
+    if piece is None:
+        state = progress.finish()
+    else:
         response.additional_kwargs[LOADING_FIELD] = piece
         state = progress.feed(piece)
-        dispatcher.event(LlamaSwapLoadingEvent(**state.as_dict()))
-    return response
-
-
-def _finish(progress: LoadingProgress) -> None:
-    """The model's own first chunk after load progress: report the load as over."""
-    state = progress.finish()  # None when llama-swap's own Done! came
     if state is not None:
         dispatcher.event(LlamaSwapLoadingEvent(**state.as_dict()))
+    return piece is not None
 
 
 def with_loading(responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
@@ -79,23 +80,15 @@ def with_loading(responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
 
     An SDK chunk whose extra fields lack the loading one (every model chunk) passes at
     once, checked inline: this runs per chunk. The first of them after progress pieces
-    closes the load with a ``done`` event if llama-swap's ``Done!`` never came.
+    goes through :func:`_note`, which closes the load.
     """
     progress = LoadingProgress()
-    following = False
+    following = False  # pieces came, and the model's own first chunk not yet
     for response in responses:
         extra = getattr(response.raw, "__pydantic_extra__", None)
-        if type(extra) is dict and LOADING_FIELD not in extra:
-            if following:
-                following = False
-                _finish(progress)
-            yield response
-        else:
-            response = _note(response, progress)
-            following = LOADING_FIELD in response.additional_kwargs
-            if not following:
-                _finish(progress)
-            yield response
+        if following or type(extra) is not dict or LOADING_FIELD in extra:
+            following = _note(response, progress)
+        yield response
 
 
 async def awith_loading(responses: AsyncIterator[ChatResponse]) -> AsyncIterator[ChatResponse]:
@@ -104,14 +97,6 @@ async def awith_loading(responses: AsyncIterator[ChatResponse]) -> AsyncIterator
     following = False
     async for response in responses:
         extra = getattr(response.raw, "__pydantic_extra__", None)
-        if type(extra) is dict and LOADING_FIELD not in extra:
-            if following:
-                following = False
-                _finish(progress)
-            yield response
-        else:
-            response = _note(response, progress)
-            following = LOADING_FIELD in response.additional_kwargs
-            if not following:
-                _finish(progress)
-            yield response
+        if following or type(extra) is not dict or LOADING_FIELD in extra:
+            following = _note(response, progress)
+        yield response

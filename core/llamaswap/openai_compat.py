@@ -193,7 +193,6 @@ def connection_error(
 
 
 _T = TypeVar("_T")
-_FIELDS_SET = "__pydantic_fields_set__"
 
 
 class ClosingStream(openai.Stream[_T]):
@@ -206,8 +205,8 @@ class ClosingStream(openai.Stream[_T]):
 
     def __iter__(self) -> Iterator[_T]:
         try:
-            for item in self._iterator:  # a chunk with an id is a model's (separate_loading)
-                yield item if "id" in getattr(item, _FIELDS_SET, ()) else separate_loading(item)
+            for item in self._iterator:
+                yield separate_loading(item)
         finally:
             self.close()
 
@@ -234,8 +233,8 @@ class ClosingAsyncStream(openai.AsyncStream[_T]):
 
     async def __aiter__(self) -> AsyncIterator[_T]:
         try:
-            async for item in self._iterator:  # see ClosingStream.__iter__
-                yield item if "id" in getattr(item, _FIELDS_SET, ()) else separate_loading(item)
+            async for item in self._iterator:
+                yield separate_loading(item)
         finally:
             await self.close()
 
