@@ -6,7 +6,9 @@ pairs, each of ours against its nearest peer: ``ChatLlamaSwap`` against plain
 ``ChatOpenAI``, and the provider's ``async_openai_client()`` against a raw
 ``AsyncOpenAI``. In every round each pair runs back to back, who goes first flipping, so a
 pair's two bursts see the same machine; the throughput ratio is the median over the
-rounds of those paired ratios. Errors are counted by kind: llama-swap's own 429 beyond a
+rounds of those paired ratios. A third pair, two identical raw ``AsyncOpenAI`` clients, runs
+in the same rounds: where no difference exists, its ratio shows how far this run's noise
+alone moves a throughput ratio (an A/A). Errors are counted by kind: llama-swap's own 429 beyond a
 model's ``concurrencyLimit`` is expected behaviour, anything else is a failure.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpcore
 import openai
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_openai import ChatOpenAI
@@ -34,17 +36,23 @@ CallFn = Callable[[], Awaitable[object]]
 LEVELS = (1, 16, 64, 256)
 SDK = "async_openai_client()"  # the provider's own AsyncOpenAI, on its pool
 PAIRS = (("ChatLlamaSwap", "ChatOpenAI"), (SDK, "AsyncOpenAI"))  # (ours, its nearest peer)
-CLIENTS = tuple(name for pair in PAIRS for name in pair)
-# From this many in flight, each burst starts on expired keep-alive connections: a burst that
-# reuses hundreds of warm connections spends ~20 ms of client CPU per request in httpcore's
-# pool bookkeeping (every client here alike, straight to the upstream too), a fresh one ~4 ms,
-# and which one a burst got depended on when its client last ran.
-FRESH_POOL_LEVEL = 256
-IDLE_GAP = (httpx.Limits().keepalive_expiry or 5.0) + 0.5  # httpx's (the SDK's) 5 s + margin
-# The levels with a target run more rounds: a round's paired ratio scatters by ~0.17 (sd) on
-# the 2-core rig, so the median of 16 moves by ~0.05 from run to run; 4x the rounds halves
-# that. 256 gets 2x only: its bursts wait out IDLE_GAP, and a round takes ~6 s there.
-ROUNDS_FACTOR = {64: 4, 256: 2}
+AA_PAIR = ("A/A: AsyncOpenAI", "A/A: AsyncOpenAI, 2nd")  # the same client twice: the noise
+ROUND_PAIRS = (*PAIRS, AA_PAIR)  # everything a round runs
+TARGET_CLIENTS = tuple(name for pair in PAIRS for name in pair)
+CLIENTS = tuple(name for pair in ROUND_PAIRS for name in pair)
+# From this many in flight (the levels with a target), every burst starts with no idle
+# keep-alive connection in any pool (:func:`drop_idle_connections`, untimed), so every burst
+# of every client starts from the same state. At 256 it matters: a burst that reuses
+# hundreds of warm connections spends ~20 ms of client CPU per request in httpcore's pool
+# bookkeeping (every client here alike, straight to the upstream too), a fresh one ~4 ms, and
+# which one a burst got had depended on when its client last ran. At 64 warm and fresh cost
+# about the same; it follows the same rule so both target levels are measured one way.
+FRESH_POOL_LEVEL = 64
+# The levels with a target run more rounds: a round's paired ratio scatters by ~0.15 (sd of
+# the log) on the 2-core rig, so the median of 16 moves by ~0.05 from run to run; 96 rounds
+# hold it to about +-0.015 at 64 in flight, and 48 to about +-0.025 at 256, where a round of
+# six bursts takes ~7 s.
+ROUNDS_FACTOR = {64: 6, 256: 3}
 
 
 def rounds_at(level: int, rounds: int) -> int:
@@ -53,10 +61,12 @@ def rounds_at(level: int, rounds: int) -> int:
 
 
 def round_order(r: int) -> tuple[str, ...]:
-    """Round ``r``'s turn order: each pair back to back, who goes first flipping every
-    round and which pair goes first every other round (balanced over four rounds)."""
-    pairs = PAIRS if r % 2 == 0 else PAIRS[::-1]
-    flip = (r // 2 + r) % 2 == 1
+    """Round ``r``'s turn order: each pair back to back, the pairs' order rotating every
+    round and who goes first in a pair flipping after each full rotation (every client
+    takes every place once in each ``2 * len(ROUND_PAIRS)`` rounds)."""
+    n = len(ROUND_PAIRS)
+    pairs = ROUND_PAIRS[r % n :] + ROUND_PAIRS[: r % n]
+    flip = (r // n) % 2 == 1
     return tuple(name for ours, peer in pairs for name in ((peer, ours) if flip else (ours, peer)))
 
 
@@ -130,9 +140,21 @@ async def burst(fn: CallFn, level: int) -> Burst:
     return Burst(time.perf_counter() - started, latencies, errors, time.process_time() - cpu)
 
 
-def idle_wait(last_burst_end: float, now: float) -> float:
-    """Seconds to wait so a client's idle connections have expired before its next burst."""
-    return max(0.0, last_burst_end + IDLE_GAP - now)
+async def drop_idle_connections() -> int:
+    """Close every idle keep-alive connection of every async httpcore pool in the process.
+
+    What httpx's 5 s keep-alive expiry would do before a client's next burst, without the
+    wait (and with the closing outside the timed burst); each pool opens new connections
+    as its next burst needs them. Returns how many were closed.
+    """
+    closed = 0
+    for obj in gc.get_objects():
+        if isinstance(obj, httpcore.AsyncConnectionPool):
+            for connection in obj.connections:
+                if connection.is_idle():
+                    await connection.aclose()
+                    closed += 1
+    return closed
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -189,7 +211,10 @@ def measure(
             max_retries=0,
             stream_usage=True,
         )
-        raw = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="x", max_retries=0)
+        raw, same, again = (
+            openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="x", max_retries=0)
+            for _ in range(3)
+        )
         provider = LlamaSwapProvider(dsn)
         sdk = provider.async_openai_client()
 
@@ -199,17 +224,21 @@ def measure(
         async def b() -> object:
             return await peer.ainvoke(messages)
 
-        async def c() -> object:
-            return await sdk.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": content}]
-            )
+        def sdk_call(client: openai.AsyncOpenAI) -> CallFn:
+            async def call() -> object:
+                return await client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": content}]
+                )
 
-        async def d() -> object:
-            return await raw.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": content}]
-            )
+            return call
 
-        fns: dict[str, CallFn] = dict(zip(CLIENTS, (a, b, c, d), strict=True))
+        fns: dict[str, CallFn] = dict(
+            zip(
+                CLIENTS,
+                (a, b, sdk_call(sdk), sdk_call(raw), sdk_call(same), sdk_call(again)),
+                strict=True,
+            )
+        )
         stats: list[LevelStats] = []
         try:
             for level in levels:
@@ -219,17 +248,15 @@ def measure(
                 for name in CLIENTS:
                     await burst(fns[name], level)
                 bursts: dict[str, list[Burst]] = {name: [] for name in CLIENTS}
-                last = dict.fromkeys(CLIENTS, time.monotonic())
                 for r in range(rounds_at(level, rounds)):
                     for name in round_order(r):
                         if level >= FRESH_POOL_LEVEL:
-                            await asyncio.sleep(idle_wait(last[name], time.monotonic()))
+                            await drop_idle_connections()
                         bursts[name].append(await burst(fns[name], level))
-                        last[name] = time.monotonic()
                 stats.extend(summarise(name, level, bursts[name]) for name in CLIENTS)
         finally:
-            await raw.close()
-            await sdk.close()
+            for client in (raw, same, again, sdk):
+                await client.close()
             await provider.aclose()
         return stats
 
@@ -247,7 +274,7 @@ def plot(stats: list[LevelStats], path: Path, subtitle: str) -> Path | None:
     except ImportError:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for client in CLIENTS:
+    for client in TARGET_CLIENTS:  # the A/A pair is a check on the noise, not a client
         rows = sorted((s for s in stats if s.client == client), key=lambda s: s.level)
         levels = [s.level for s in rows]
         (line,) = left.plot(levels, [s.p50 * 1e3 for s in rows], marker="o", label=f"{client} p50")

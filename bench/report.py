@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.concurrency import CLIENTS, PAIRS, LevelStats, paired_ratios
+from bench.concurrency import AA_PAIR, CLIENTS, FRESH_POOL_LEVEL, PAIRS, LevelStats, paired_ratios
 from bench.harness import AA_NAME, Result, Spread
 from bench.memory import NOISE_BYTES, Growth, growth_ok
 
@@ -377,6 +377,30 @@ def resolution(results: list[Result]) -> list[str]:
     ]
 
 
+def throughput_resolution(
+    stats: list[LevelStats], levels: tuple[int, ...] = (64, 256)
+) -> list[str]:
+    """The A/A line under the throughput targets: two identical raw clients, same rounds."""
+    by = {(s.client, s.level): s for s in stats}
+    first, second = AA_PAIR
+    parts = []
+    for level in levels:
+        a, b = by.get((first, level)), by.get((second, level))
+        if a is None or b is None:
+            continue
+        paired = Spread.of(paired_ratios(a, b))
+        parts.append(
+            f"{paired.median:.2f} at {level} in flight (paired IQR {paired.q1:.2f}-{paired.q3:.2f})"
+        )
+    if not parts:
+        return []
+    return [
+        f"Throughput resolution: two identical raw `AsyncOpenAI` clients in the same rounds "
+        f"(`{first}` / `{second}`) measured {'; '.join(parts)}.",
+        "",
+    ]
+
+
 def results_markdown(
     *,
     results: list[Result],
@@ -417,6 +441,7 @@ def results_markdown(
         checks_table(checks),
         "",
         *resolution(results),
+        *throughput_resolution(concurrency),
         "## Per-call ratios (ours / peer, call-by-call interleaved rounds)",
         "",
         "```text",
@@ -434,14 +459,16 @@ def results_markdown(
         "Each burst launches N calls at once (`asyncio.gather` of `ainvoke` or `create`, what "
         "`abatch` does). Two pairs, each of ours beside its nearest peer: `ChatLlamaSwap` and "
         "plain `ChatOpenAI`; the provider's `async_openai_client()` and a raw `AsyncOpenAI`. "
-        "In each round a pair's two bursts run back to back, who goes first flipping, and the "
-        "target is the median over the rounds of those paired ratios. At 256 in flight each "
-        "burst starts after its client's idle connections have expired (httpx's 5 s "
-        "keep-alive): a burst that reuses hundreds of warm keep-alive connections costs every "
-        "client alike ~20 ms of CPU per request in httpcore's pool bookkeeping (the same "
-        "straight to the upstream, without llama-swap), a burst on fresh connections ~4 ms, "
-        "and which of the two a burst got depended on when its client last ran. The slowest "
-        "and fastest round are shown beside the median.",
+        "A third pair, two identical raw `AsyncOpenAI` clients (the `A/A` rows), shows what "
+        "noise alone does. In each round a pair's two bursts run back to back, who goes first "
+        "flipping, and the target is the median over the rounds of those paired ratios. From "
+        f"{FRESH_POOL_LEVEL} in flight every burst starts with no idle keep-alive connection "
+        "in any pool (closed untimed just before it, as httpx's 5 s keep-alive expiry would), "
+        "so every burst starts from the same state: a burst that reuses hundreds of warm "
+        "connections costs every client alike ~20 ms of CPU per request in httpcore's pool "
+        "bookkeeping (the same straight to the upstream, without llama-swap), a burst on "
+        "fresh connections ~4 ms, and which of the two a burst got had depended on when its "
+        "client last ran. The slowest and fastest round are shown beside the median.",
         "",
         concurrency_table(concurrency),
         "",

@@ -6,6 +6,7 @@ pass/miss a reader of bench/RESULTS.md sees.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -17,14 +18,14 @@ import pytest
 
 from bench import harness
 from bench.concurrency import (
+    AA_PAIR,
     CLIENTS,
-    IDLE_GAP,
-    PAIRS,
+    ROUND_PAIRS,
     SDK,
     Burst,
     LevelStats,
+    drop_idle_connections,
     error_kind,
-    idle_wait,
     round_order,
     rounds_at,
     summarise,
@@ -32,7 +33,13 @@ from bench.concurrency import (
 from bench.harness import AA_NAME, Result, Spread
 from bench.imports import child_env, time_import
 from bench.memory import NOISE_BYTES, growth_ok, rss_bytes
-from bench.report import langchain_share, ratio_checks, resolution, throughput_checks
+from bench.report import (
+    langchain_share,
+    ratio_checks,
+    resolution,
+    throughput_checks,
+    throughput_resolution,
+)
 
 
 def test_rss_bytes_reads_vmrss_in_kib(tmp_path: Path) -> None:
@@ -154,13 +161,30 @@ def test_langchain_share_sets_both_langchain_clients_against_the_raw_sdk() -> No
 
 
 def test_round_order_runs_each_pair_back_to_back_and_balances_who_goes_first() -> None:
-    orders = [round_order(r) for r in range(4)]
+    cycle = 2 * len(ROUND_PAIRS)
+    orders = [round_order(r) for r in range(cycle)]
     for order in orders:
         assert sorted(order) == sorted(CLIENTS)
-        for ours, peer in PAIRS:
+        for ours, peer in ROUND_PAIRS:
             assert abs(order.index(ours) - order.index(peer)) == 1
-    for client in CLIENTS:
-        assert sorted(order.index(client) for order in orders) == [0, 1, 2, 3]
+    for client in CLIENTS:  # every place once per cycle
+        assert sorted(order.index(client) for order in orders) == list(range(cycle))
+
+
+def test_the_aa_pair_is_the_throughput_resolution_not_a_target() -> None:
+    first, second = AA_PAIR
+    stats = [
+        _rounds("ChatLlamaSwap", [60.0]),
+        _rounds("ChatOpenAI", [60.0]),
+        _rounds(first, [100.0, 90.0, 80.0]),
+        _rounds(second, [100.0, 100.0, 100.0]),
+    ]
+    assert [c.name for c in throughput_checks(stats)] == [
+        "throughput, 64 in flight: ChatLlamaSwap / ChatOpenAI"
+    ]
+    (line, _) = throughput_resolution(stats)
+    assert "0.90 at 64 in flight" in line and "paired IQR 0.85-0.95" in line
+    assert throughput_resolution(stats[:2]) == []  # a run without it
 
 
 def test_import_bench_children_write_bytecode_outside_the_source_tree(
@@ -260,13 +284,46 @@ def test_rotate_times_every_side_in_every_turn(clocks: _FakeClocks) -> None:
     assert [m for m, _ in run.medians] == [1e-6, 2e-6, 4e-6]
 
 
-def test_idle_wait_lets_a_clients_keepalive_connections_expire_before_its_next_burst() -> None:
-    assert idle_wait(100.0, 100.0 + IDLE_GAP + 1.0) == 0.0  # idle long enough already
-    assert idle_wait(100.0, 101.0) == pytest.approx(IDLE_GAP - 1.0)
-    assert (httpx.Limits().keepalive_expiry or 0.0) < IDLE_GAP
+async def _keepalive_server(accepted: list[asyncio.StreamWriter]) -> asyncio.Server:
+    """A local HTTP/1.1 server that keeps connections open; keeps each one it accepts."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed it: what drop_idle_connections does
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+def test_drop_idle_connections_makes_the_next_burst_open_new_ones() -> None:
+    """What the keep-alive expiry did before a target level's burst, without the wait."""
+
+    async def run() -> tuple[int, int, int]:
+        accepted: list[asyncio.StreamWriter] = []
+        server = await _keepalive_server(accepted)
+        port = server.sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            await client.get("/")
+            await client.get("/")  # reuses the first connection
+            reused = len(accepted)
+            dropped = await drop_idle_connections()
+            await client.get("/")  # the pool opens a new one, and still works
+            after = len(accepted)
+        server.close()
+        for writer in accepted:
+            writer.close()
+            await writer.wait_closed()
+        return reused, dropped, after
+
+    reused, dropped, after = asyncio.run(run())
+    assert (reused, dropped, after) == (1, 1, 2)
 
 
 def test_the_target_levels_get_more_rounds_than_the_others() -> None:
     assert rounds_at(16, 16) == 16
     assert rounds_at(64, 16) > 16 and rounds_at(256, 16) > 16
-    assert rounds_at(64, 1) <= 4 and rounds_at(256, 1) <= 4  # --quick keeps every level short
+    assert rounds_at(64, 1) <= 6 and rounds_at(256, 1) <= 6  # --quick keeps every level short
