@@ -64,7 +64,7 @@ notebooks: venv rig
 	PYTHONPATH=rig $(PY) -m llamaswap_rig.notebooks $(NOTEBOOKS_ARGS)
 
 ## make bench: per-call ratios, import time, concurrency, memory, streaming and the proxy floor
-## against the rig (~22 min); rewrites bench/RESULTS.md and bench/concurrency.png
+## against the rig (~25 min); rewrites bench/RESULTS.md and bench/concurrency.png
 bench: venv rig
 	$(PY) -m bench
 

@@ -44,7 +44,7 @@ class Env:
     warmup: int = 20
     concurrency_rounds: int = 16  # round_order balances who goes first over every 4 rounds
     concurrency_levels: tuple[int, ...] = (1, 16, 64, 256)
-    import_rounds: int = 6
+    import_rounds: int = 18  # at 6 the framework pairs moved by ~0.05 between runs
     memory_first: int = 500
     memory_total: int = 5000
     upstream_url: str | None = None  # fake-model's own port, for the proxy floor
