@@ -47,7 +47,8 @@ CLIENTS = tuple(name for pair in ROUND_PAIRS for name in pair)
 # bookkeeping (every client here alike, straight to the upstream too), a fresh one ~4 ms, and
 # which one a burst got had depended on when its client last ran. At 64 warm and fresh cost
 # about the same; it follows the same rule so both target levels are measured one way.
-FRESH_POOL_LEVEL = 64
+TARGET_LEVELS = (64, 256)  # the levels with a throughput target
+FRESH_POOL_LEVEL = TARGET_LEVELS[0]
 # The levels with a target run more rounds: a round's paired ratio scatters by ~0.15 (sd of
 # the log) on the 2-core rig, so the median of 16 moves by ~0.05 from run to run; 96 rounds
 # hold it to about +-0.015 at 64 in flight, and 48 to about +-0.025 at 256, where a round of

@@ -15,7 +15,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.concurrency import AA_PAIR, CLIENTS, FRESH_POOL_LEVEL, PAIRS, LevelStats, paired_ratios
+from bench.concurrency import (
+    AA_PAIR,
+    CLIENTS,
+    FRESH_POOL_LEVEL,
+    PAIRS,
+    TARGET_LEVELS,
+    LevelStats,
+    paired_ratios,
+)
 from bench.harness import AA_NAME, Result, Spread
 from bench.memory import NOISE_BYTES, Growth, growth_ok
 
@@ -224,7 +232,9 @@ def ratio_checks(results: list[Result]) -> list[Check]:
     return checks
 
 
-def throughput_checks(stats: list[LevelStats], levels: tuple[int, ...] = (64, 256)) -> list[Check]:
+def throughput_checks(
+    stats: list[LevelStats], levels: tuple[int, ...] = TARGET_LEVELS
+) -> list[Check]:
     """Each of ours against its nearest peer (``concurrency.PAIRS``): the median over the
     rounds of the paired throughput ratio, and no error but llama-swap's 429."""
     by = {(s.client, s.level): s for s in stats}
@@ -378,7 +388,7 @@ def resolution(results: list[Result]) -> list[str]:
 
 
 def throughput_resolution(
-    stats: list[LevelStats], levels: tuple[int, ...] = (64, 256)
+    stats: list[LevelStats], levels: tuple[int, ...] = TARGET_LEVELS
 ) -> list[str]:
     """The A/A line under the throughput targets: two identical raw clients, same rounds."""
     by = {(s.client, s.level): s for s in stats}
